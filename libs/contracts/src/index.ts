@@ -1,0 +1,4 @@
+export * from './subjects.js';
+export * from './messages.js';
+export * from './outcome.js';
+export * from './errors.js';

@@ -1,0 +1,15 @@
+export { connectNats, type NatsSettings, type NatsConnection } from './connection.js';
+export {
+  ensureStreams,
+  ensureBuckets,
+  ensureConsumer,
+  SECOND_NS,
+  type Buckets,
+  type KV,
+  type JetStreamManager,
+  type TopologyOptions,
+} from './topology.js';
+export { startConsumeLoop, ack, nak, term, type Disposition, type ConsumeLoop, type ConsumeLoopOptions } from './consume.js';
+export { startNatsServer, findNatsServer, freePort, NatsServerMissingError, type NatsServerHandle } from './server.js';
+export { publishJson, encodeJson } from './publish.js';
+export { jetstream, type JsMsg, type JetStreamClient } from '@nats-io/jetstream';
