@@ -22,3 +22,4 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+export { startServiceProcess, type ServiceProcess, type ServiceProcessOptions } from './process.js';

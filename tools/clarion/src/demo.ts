@@ -1,0 +1,202 @@
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FINAL_STATES, type BroadcastRequestInput } from '@clarion/contracts';
+import { connect, requestBroadcast, restClient } from './client.js';
+import { REPO_ROOT, startStack, type Stack } from './stack.js';
+import { renderProgress, renderTable } from './render.js';
+
+export const SAMPLE_CSV = join(REPO_ROOT, 'tools', 'clarion', 'examples', 'contacts-demo.csv');
+
+export interface DemoOptions {
+  csv: string;
+  country: string;
+  cps: number;
+  json: boolean;
+  timeScale: number;
+  /** Give up waiting after this long. */
+  timeoutMs: number;
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+export interface ImportReport {
+  rowsRead: number;
+  imported: number;
+  updated: number;
+  invalid: { row: number; reason: string }[];
+  duplicate: { row: number; of: number }[];
+  flagged?: number;
+}
+
+export interface BroadcastSummary {
+  id: string;
+  name?: string;
+  status: string;
+  audience: number;
+  counts: Record<string, number>;
+  pending: number;
+}
+
+interface SimCall {
+  uuid: string;
+  to: string;
+  event_url: string;
+  outcome?: string;
+}
+
+export interface DemoSummary {
+  ok: boolean;
+  broadcastId: string;
+  rows: number;
+  audience: { accepted: number; invalid: number; duplicate: number; suppressed: number };
+  final: Record<string, number>;
+  pending: number;
+  callsPlaced: number;
+  firstAttemptCalls: number;
+  contactsCalledTwiceForOneAttempt: number;
+  maxCallsPerNumber: number;
+  maxAttempts: number;
+  durationMs: number;
+  problems: string[];
+}
+
+/** Parse the attempt identity the dialer put in a call's event URL. */
+export function attemptOf(eventUrl: string): { contactId: string; attempt: number } | undefined {
+  try {
+    const url = new URL(eventUrl);
+    const contactId = url.searchParams.get('c');
+    const attempt = Number(url.searchParams.get('a'));
+    return contactId && attempt > 0 ? { contactId, attempt } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Compare voice-sim's ground truth with what the broadcast should have produced. */
+export function checkGroundTruth(calls: SimCall[], accepted: number, maxAttempts: number) {
+  const perAttempt = new Map<string, number>();
+  const perNumber = new Map<string, number>();
+  const firstAttemptContacts = new Set<string>();
+  for (const call of calls) {
+    perNumber.set(call.to, (perNumber.get(call.to) ?? 0) + 1);
+    const identity = attemptOf(call.event_url);
+    if (!identity) continue;
+    const key = `${identity.contactId}#${identity.attempt}`;
+    perAttempt.set(key, (perAttempt.get(key) ?? 0) + 1);
+    if (identity.attempt === 1) firstAttemptContacts.add(identity.contactId);
+  }
+  const doubled = [...perAttempt.values()].filter((n) => n > 1).length;
+  const maxCallsPerNumber = Math.max(0, ...perNumber.values());
+  const problems: string[] = [];
+  if (firstAttemptContacts.size !== accepted) {
+    problems.push(`voice-sim saw first attempts for ${firstAttemptContacts.size} contacts, expected ${accepted}`);
+  }
+  if (doubled > 0) problems.push(`${doubled} contact(s) called twice for the same attempt`);
+  if (maxCallsPerNumber > maxAttempts) problems.push(`a number got ${maxCallsPerNumber} calls, the policy allows ${maxAttempts}`);
+  return { firstAttemptCalls: firstAttemptContacts.size, doubled, maxCallsPerNumber, problems };
+}
+
+export const DEMO_MESSAGE =
+  'Hello {{name}}. This is a Clarion test alert for {{Site}}. There is no emergency. This is only a test.';
+
+/** Run a whole broadcast on a private stack and report what happened. */
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const started = Date.now();
+  const csv = readFileSync(options.csv, 'utf8');
+  const stateDir = mkdtempSync(join(tmpdir(), 'clarion-demo-'));
+  const say = (line: string) => {
+    if (!options.json) options.err.write(`${line}\n`);
+  };
+  say(`Starting NATS, voice-sim and the four services (state in ${stateDir}) ...`);
+  let stack: Stack | undefined;
+  try {
+    stack = await startStack({ stateDir, accountCps: options.cps, timeScale: options.timeScale, logLevel: 'warn' });
+    const contacts = restClient(stack.url('contacts'), stack.secrets.apiToken);
+    const reporter = restClient(stack.url('reporter'), stack.secrets.apiToken);
+
+    const list = await contacts.post<{ id: string }>('/v1/lists', { name: `demo ${new Date().toISOString()}` });
+    const report = await contacts.post<ImportReport>(
+      `/v1/lists/${list.id}/import?defaultCountry=${encodeURIComponent(options.country)}`,
+      csv,
+      'text/csv',
+    );
+    say(
+      `Imported ${options.csv}: ${report.rowsRead} rows, ${report.imported} contacts, ` +
+        `${report.invalid.length} invalid, ${report.duplicate.length} duplicate`,
+    );
+
+    const maxAttempts = 2;
+    const request: BroadcastRequestInput = {
+      name: 'Clarion demo',
+      idempotencyKey: `demo-${list.id}`,
+      message: { text: DEMO_MESSAGE, language: 'en-US' },
+      audience: { listIds: [list.id], defaultCountry: options.country },
+      acknowledgement: { prompt: 'Press 1 to confirm you heard this message.' },
+      retry: { maxAttempts, delaySeconds: 1, on: ['busy', 'no_answer', 'failed'] },
+      pacing: { callsPerSecond: options.cps },
+      priority: 'normal',
+    };
+    const nc = await connect(stack.natsUrl);
+    const reply = await requestBroadcast(nc, request);
+    await nc.close();
+    if (!reply.ok) throw new Error(`broadcast request refused: ${reply.error.message}`);
+    say(`Broadcast ${reply.broadcastId}: ${JSON.stringify(reply.counts)}`);
+
+    let summary: BroadcastSummary | undefined;
+    const deadline = Date.now() + options.timeoutMs;
+    while (Date.now() < deadline) {
+      summary = await reporter.get<BroadcastSummary>(`/v1/broadcasts/${reply.broadcastId}`).catch(() => undefined);
+      if (summary && !options.json) options.err.write(renderProgress(summary));
+      if (summary?.status === 'completed') break;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    if (!options.json) options.err.write('\n');
+
+    const simCalls = (await (await fetch(`${stack.url('voice-sim')}/_sim/calls`)).json()) as { calls: SimCall[] };
+    const truth = checkGroundTruth(simCalls.calls, reply.counts.accepted, maxAttempts);
+    const final: Record<string, number> = {};
+    for (const state of FINAL_STATES) {
+      const n = summary?.counts[state] ?? 0;
+      if (n > 0) final[state] = n;
+    }
+    const problems = [...truth.problems];
+    if (summary?.status !== 'completed') problems.push(`broadcast not completed (status ${summary?.status ?? 'unknown'})`);
+    const audienceTotal = reply.counts.accepted + reply.counts.duplicate + reply.counts.suppressed;
+    const finalTotal = Object.values(final).reduce((a, b) => a + b, 0);
+    if (summary?.status === 'completed' && finalTotal !== audienceTotal) {
+      problems.push(`final states add up to ${finalTotal}, audience is ${audienceTotal}`);
+    }
+    const audience = {
+      accepted: reply.counts.accepted,
+      invalid: report.invalid.length + reply.counts.invalid,
+      duplicate: report.duplicate.length + reply.counts.duplicate,
+      suppressed: reply.counts.suppressed,
+    };
+    const rows = report.rowsRead;
+    if (audience.accepted + audience.invalid + audience.duplicate + audience.suppressed !== rows) {
+      problems.push(`accepted + invalid + duplicate + suppressed != ${rows} rows`);
+    }
+    const result: DemoSummary = {
+      ok: problems.length === 0,
+      broadcastId: reply.broadcastId,
+      rows,
+      audience,
+      final,
+      pending: summary?.pending ?? audienceTotal,
+      callsPlaced: simCalls.calls.length,
+      firstAttemptCalls: truth.firstAttemptCalls,
+      contactsCalledTwiceForOneAttempt: truth.doubled,
+      maxCallsPerNumber: truth.maxCallsPerNumber,
+      maxAttempts,
+      durationMs: Date.now() - started,
+      problems,
+    };
+    if (options.json) options.out.write(`${JSON.stringify(result)}\n`);
+    else options.out.write(renderTable(result));
+    return result;
+  } finally {
+    await stack?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}

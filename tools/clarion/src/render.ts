@@ -1,0 +1,55 @@
+import type { BroadcastSummary, DemoSummary } from './demo.js';
+
+const ORDER = [
+  'acknowledged',
+  'answered',
+  'voicemail',
+  'busy',
+  'no_answer',
+  'rejected',
+  'failed',
+  'invalid_number',
+  'unknown',
+  'suppressed',
+  'duplicate',
+  'expired',
+  'cancelled',
+  'outside_window',
+];
+
+/** One progress line (rewritten in place on a terminal). */
+export function renderProgress(summary: BroadcastSummary): string {
+  const done = summary.audience - summary.pending;
+  const width = 30;
+  const filled = summary.audience > 0 ? Math.round((done / summary.audience) * width) : 0;
+  const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+  const parts = ORDER.filter((s) => (summary.counts[s] ?? 0) > 0).map((s) => `${s} ${summary.counts[s]}`);
+  return `\r${bar} ${done}/${summary.audience} final  ${parts.join('  ')}\x1b[K`;
+}
+
+/** The closing per-outcome table of the demo. */
+export function renderTable(result: DemoSummary): string {
+  const lines = [
+    '',
+    `Broadcast ${result.broadcastId}  (${(result.durationMs / 1000).toFixed(1)} s)`,
+    '',
+    `  rows in file     ${result.rows}`,
+    `  accepted         ${result.audience.accepted}`,
+    `  invalid          ${result.audience.invalid}`,
+    `  duplicate        ${result.audience.duplicate}`,
+    `  suppressed       ${result.audience.suppressed}`,
+    '',
+    '  final state       contacts',
+    ...ORDER.filter((s) => (result.final[s] ?? 0) > 0).map((s) => `  ${s.padEnd(18)}${String(result.final[s]).padStart(6)}`),
+    `  ${'not final'.padEnd(18)}${String(result.pending).padStart(6)}`,
+    '',
+    `  calls placed (voice-sim)      ${result.callsPlaced}`,
+    `  contacts with a first call    ${result.firstAttemptCalls}`,
+    `  called twice for one attempt  ${result.contactsCalledTwiceForOneAttempt}`,
+    `  most calls to one number      ${result.maxCallsPerNumber} (policy allows ${result.maxAttempts})`,
+    '',
+    result.ok ? '  OK: every accepted contact reached a final state.' : `  PROBLEMS:\n${result.problems.map((p) => `   - ${p}`).join('\n')}`,
+    '',
+  ];
+  return lines.join('\n');
+}
