@@ -58,7 +58,8 @@ export function startConsumeLoop(options: ConsumeLoopOptions): ConsumeLoop {
       msg.nak(disposition.delayMs);
     } else {
       options.onTerm?.(disposition.reason, msg);
-      msg.term(disposition.reason);
+      // nats-server 2.9 ignores "+TERM <reason>": the reason is recorded by onTerm, the term is sent bare.
+      msg.term();
     }
   };
 
@@ -80,6 +81,8 @@ export function startConsumeLoop(options: ConsumeLoopOptions): ConsumeLoop {
       if (!stopped) await new Promise((resolve) => setTimeout(resolve, 500));
     }
     await Promise.allSettled([...inFlight]);
+    // nak/term are fire-and-forget: make sure the server has them before we report stopped.
+    await options.nc.flush().catch(() => undefined);
   };
 
   const done = run();

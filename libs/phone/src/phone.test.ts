@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { countryCode, normaliseNumber, voiceApiNumber } from './index.js';
+
+describe('normaliseNumber', () => {
+  it('makes one E.164 number of every way the same UK person is written', () => {
+    for (const written of ['+44 20 7946 0123', '020 7946 0123', '0044 20 7946 0123', '442079460123', '+44 (0)20 7946 0123']) {
+      expect(normaliseNumber(written, { country: 'GB' })).toMatchObject({ ok: true, e164: '+442079460123' });
+    }
+  });
+
+  it('reads the country column as codes or common names, then falls back to the default', () => {
+    for (const country of ['GB', 'UK', 'United Kingdom', 'united kingdom ']) {
+      expect(normaliseNumber('0113 496 0978', { country, defaultCountry: 'US' })).toMatchObject({ e164: '+441134960978' });
+    }
+    for (const country of ['US', 'usa', 'United States']) {
+      expect(normaliseNumber('(917) 555 0161', { country, defaultCountry: 'GB' })).toMatchObject({ e164: '+19175550161' });
+    }
+    expect(normaliseNumber('917.555.0161', { defaultCountry: 'US' })).toMatchObject({ e164: '+19175550161' });
+  });
+
+  it('accepts possible-but-unassigned numbers flagged, rejects impossible ones with a reason', () => {
+    expect(normaliseNumber('07700 900034', { country: 'GB' })).toMatchObject({ ok: true, flagged: true });
+    expect(normaliseNumber('12', { defaultCountry: 'US' })).toMatchObject({ ok: false });
+    expect(normaliseNumber('n/a', { defaultCountry: 'US' })).toEqual({ ok: false, reason: 'phone number contains letters' });
+    expect(normaliseNumber('', {})).toEqual({ ok: false, reason: 'empty phone number' });
+    expect(normaliseNumber('020 7946 0123', { country: 'Narnia' })).toEqual({ ok: false, reason: 'unknown country "Narnia"' });
+  });
+
+  it('maps country names and strips the plus for the Voice API', () => {
+    expect(countryCode('Great Britain')).toBe('GB');
+    expect(countryCode('zz')).toBeUndefined();
+    expect(voiceApiNumber('+14155550100')).toBe('14155550100');
+  });
+});
