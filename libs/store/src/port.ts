@@ -85,11 +85,14 @@ export interface Store {
 export class DuplicateKeyError extends Error {
   override readonly name = 'DuplicateKeyError';
   readonly code = 11000;
+  /** For insertMany/bulkWrite: what was written before (ordered) or despite (unordered) the failure. */
+  readonly result?: BulkWriteResult;
   constructor(
     readonly collection: string,
     readonly keyValue: Record<string, unknown>,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; result?: BulkWriteResult },
   ) {
     super(`E11000 duplicate key error collection: ${collection} dup key: ${JSON.stringify(keyValue)}`, options);
+    if (options?.result) this.result = options.result;
   }
 }

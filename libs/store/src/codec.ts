@@ -1,0 +1,47 @@
+/** JSON encoding shared by the journal and key canonicalisation: Dates survive as `{ $date: ms }`. */
+
+import { randomBytes } from 'node:crypto';
+
+function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  // `value` has already been through Date#toJSON, so look at the raw property.
+  const raw = this[key];
+  if (raw instanceof Date) return { $date: raw.getTime() };
+  return value;
+}
+
+function reviver(_key: string, value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    const ms = (value as { $date?: unknown }).$date;
+    if (keys.length === 1 && typeof ms === 'number') return new Date(ms);
+  }
+  return value;
+}
+
+/** Serialise a value (Dates preserved) to one JSON line-safe string. */
+export function encode(value: unknown): string {
+  return JSON.stringify(value, replacer);
+}
+
+/** Parse what `encode` produced. */
+export function decode(text: string): unknown {
+  return JSON.parse(text, reviver);
+}
+
+/** A Map key for a value compared the way MongoDB compares equal values (field order matters). */
+export function valueKey(value: unknown): string {
+  if (typeof value === 'string') return `s${value}`;
+  if (typeof value === 'number') return `n${value}`;
+  if (value === undefined || value === null) return 'z';
+  return `j${encode(value)}`;
+}
+
+const processPart = randomBytes(5).toString('hex');
+let counter = randomBytes(3).readUIntBE(0, 3);
+
+/** A new ObjectId-like id as a 24-hex-digit string: time, process-random, counter. */
+export function newId(): string {
+  counter = (counter + 1) & 0xffffff;
+  const time = Math.floor(Date.now() / 1000).toString(16).padStart(8, '0');
+  return `${time}${processPart}${counter.toString(16).padStart(6, '0')}`;
+}

@@ -1,0 +1,473 @@
+/** The embedded store: in-memory collections evaluating MongoDB documents with mingo, optionally journaled. */
+
+import { Aggregator, Query, find as mingoFind, update as mingoUpdate, updateOne as mingoUpdateOne } from 'mingo';
+import { encode, newId, valueKey } from './codec.js';
+import { Journal, type CollectionState, type JournalRecord } from './journal.js';
+import {
+  DuplicateKeyError,
+  type BulkOperation,
+  type BulkWriteResult,
+  type Collection,
+  type Cursor,
+  type Doc,
+  type Filter,
+  type FindOptions,
+  type IndexOptions,
+  type Store,
+  type Update,
+  type UpdateOptions,
+  type UpdateResult,
+} from './port.js';
+import { fastUpdate } from './fast-update.js';
+import { isOperatorObject, upsertSeed } from './upsert-seed.js';
+
+type Log = JournalRecord[];
+type Keys = Record<string, 1 | -1>;
+
+interface UniqueIndex {
+  name: string;
+  fields: string[];
+  /** index key → `_id` key of the document holding it */
+  entries: Map<string, string>;
+}
+
+/** Errors MongoDB raises for malformed writes (not duplicate keys). */
+export class StoreWriteError extends Error {
+  override readonly name = 'StoreWriteError';
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function getPath(doc: Doc, path: string): unknown {
+  let node: unknown = doc;
+  for (const part of path.split('.')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function isFastValue(value: unknown): value is string | number | boolean {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+}
+
+function indexName(keys: Keys): string {
+  return Object.entries(keys)
+    .map(([field, dir]) => `${field}_${dir}`)
+    .join('_');
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return a === b || encode(a) === encode(b);
+}
+
+/** A snapshot cursor: the query runs when iteration starts, like the driver's lazy cursors. */
+class ArrayCursor<T> implements Cursor<T> {
+  constructor(private readonly run: () => T[]) {}
+  async toArray(): Promise<T[]> {
+    return this.run();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (const doc of this.run()) yield doc;
+  }
+}
+
+function emptyBulkResult(): BulkWriteResult {
+  return { insertedCount: 0, matchedCount: 0, modifiedCount: 0, upsertedCount: 0, deletedCount: 0 };
+}
+
+class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
+  /** `_id` key → stored document; Map order is MongoDB's natural (insertion) order. */
+  private readonly docs = new Map<string, Doc>();
+  private readonly unique: UniqueIndex[] = [];
+  private readonly indexNames = new Set<string>(['_id_']);
+
+  constructor(
+    readonly name: string,
+    private readonly journal: Journal | undefined,
+    private readonly isClosed: () => boolean,
+    state?: CollectionState,
+  ) {
+    if (!state) return;
+    for (const [key, doc] of state.docs) this.docs.set(key, doc);
+    for (const [name, index] of state.indexes) this.addIndex(name, index.keys, index.unique);
+  }
+
+  // ---- journaling wrapper: runs the synchronous in-memory part, then awaits the journal append.
+
+  private async write<R>(fn: (log: Log) => R): Promise<R> {
+    if (this.isClosed()) throw new Error('store is closed');
+    const log: Log = [];
+    try {
+      return fn(log);
+    } finally {
+      // Runs on failure too: an ordered bulk that stopped midway keeps (and journals) what it did.
+      if (log.length > 0 && this.journal) await this.journal.append(log);
+    }
+  }
+
+  // ---- matching
+
+  private candidates(filter: Filter): { docs: Iterable<Doc>; exact: boolean } {
+    const keys = Object.keys(filter);
+    if (keys.length === 0) return { docs: this.docs.values(), exact: true };
+    if ('_id' in filter) {
+      const id = filter._id;
+      if (!isOperatorObject(id) && !(id instanceof RegExp)) {
+        const doc = this.docs.get(valueKey(id));
+        return { docs: doc ? [doc] : [], exact: keys.length === 1 };
+      }
+      const values = isOperatorObject(id) && Object.keys(id).length === 1 ? id.$in : undefined;
+      if (Array.isArray(values) && values.every(isFastValue)) {
+        const found: Doc[] = [];
+        const seen = new Set<string>();
+        for (const value of values) {
+          const key = valueKey(value);
+          const doc = this.docs.get(key);
+          if (doc && !seen.has(key)) {
+            seen.add(key);
+            found.push(doc);
+          }
+        }
+        // Natural order, as a scan would return them.
+        if (found.length > 1) {
+          const order = new Map([...this.docs.values()].map((doc, i) => [doc, i]));
+          found.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+        }
+        return { docs: found, exact: keys.length === 1 };
+      }
+    }
+    for (const index of this.unique) {
+      if (!index.fields.every((field) => isFastValue(filter[field]))) continue;
+      const id = index.entries.get(valueKey(index.fields.map((field) => filter[field])));
+      const doc = id === undefined ? undefined : this.docs.get(id);
+      return { docs: doc ? [doc] : [], exact: keys.length === index.fields.length };
+    }
+    return { docs: this.docs.values(), exact: false };
+  }
+
+  /** Stored documents (not copies) matching `filter`, at most `limit` when given. */
+  private match(filter: Filter, limit?: number): Doc[] {
+    const { docs, exact } = this.candidates(filter);
+    const query = exact ? undefined : new Query(filter);
+    const out: Doc[] = [];
+    for (const doc of docs) {
+      if (query && !query.test(doc)) continue;
+      out.push(doc);
+      if (limit !== undefined && out.length >= limit) break;
+    }
+    return out;
+  }
+
+  // ---- index maintenance
+
+  private addIndex(name: string, keys: Keys, unique: boolean): void {
+    this.indexNames.add(name);
+    if (!unique) return;
+    const index: UniqueIndex = { name, fields: Object.keys(keys), entries: new Map() };
+    for (const [id, doc] of this.docs) {
+      const key = this.indexKey(index, doc);
+      if (index.entries.has(key)) throw new DuplicateKeyError(this.name, this.keyValue(index, doc));
+      index.entries.set(key, id);
+    }
+    this.unique.push(index);
+  }
+
+  private indexKey(index: UniqueIndex, doc: Doc): string {
+    // A missing field indexes as null, as in a non-sparse MongoDB index.
+    return valueKey(index.fields.map((field) => getPath(doc, field) ?? null));
+  }
+
+  private keyValue(index: UniqueIndex, doc: Doc): Record<string, unknown> {
+    return Object.fromEntries(index.fields.map((field) => [field, getPath(doc, field) ?? null]));
+  }
+
+  /** Throw DuplicateKeyError if `next` would collide; `previous` is the version being replaced. */
+  private checkUnique(next: Doc, previous: Doc | undefined): void {
+    const id = valueKey(next._id);
+    if (!previous && this.docs.has(id)) throw new DuplicateKeyError(this.name, { _id: next._id });
+    for (const index of this.unique) {
+      const owner = index.entries.get(this.indexKey(index, next));
+      if (owner !== undefined && owner !== id) throw new DuplicateKeyError(this.name, this.keyValue(index, next));
+    }
+  }
+
+  private commitPut(next: Doc, previous: Doc | undefined, log: Log): void {
+    const id = valueKey(next._id);
+    for (const index of this.unique) {
+      if (previous) index.entries.delete(this.indexKey(index, previous));
+      index.entries.set(this.indexKey(index, next), id);
+    }
+    this.docs.set(id, next);
+    log.push({ c: this.name, op: 'put', doc: next });
+  }
+
+  private commitDelete(doc: Doc, log: Log): void {
+    for (const index of this.unique) index.entries.delete(this.indexKey(index, doc));
+    this.docs.delete(valueKey(doc._id));
+    log.push({ c: this.name, op: 'del', id: doc._id });
+  }
+
+  // ---- synchronous write primitives (shared by the single ops and bulkWrite)
+
+  private insertSync(document: Doc, log: Log): unknown {
+    if (document === null || typeof document !== 'object' || Array.isArray(document)) {
+      throw new StoreWriteError(2, 'document must be an object');
+    }
+    const copy = structuredClone(document);
+    const doc: Doc = '_id' in copy && copy._id !== undefined ? copy : { _id: newId(), ...copy };
+    this.checkUnique(doc, undefined);
+    this.commitPut(doc, undefined, log);
+    return doc._id;
+  }
+
+  private applyUpdate(doc: Doc, update: Update, inserting: boolean): { doc: Doc; modified: boolean } {
+    if (Array.isArray(update)) {
+      const docs = [structuredClone(doc)];
+      // Reason for the cast: mingo's PipelineStage union is narrower than the port's pipeline type.
+      const result = mingoUpdateOne(docs, {}, update as Parameters<typeof mingoUpdateOne>[2], { cloneMode: 'deep' });
+      return { doc: docs[0] as Doc, modified: result.modifiedCount > 0 || inserting };
+    }
+    const ops = Object.keys(update);
+    if (ops.length === 0 || !ops.every((op) => op.startsWith('$'))) {
+      throw new StoreWriteError(9, 'Update document requires atomic operators');
+    }
+    const { $setOnInsert, ...rest } = update;
+    let modifier: Record<string, unknown> = rest;
+    if (inserting && $setOnInsert && typeof $setOnInsert === 'object') {
+      modifier = { ...rest, $set: { ...((rest.$set as Doc | undefined) ?? {}), ...($setOnInsert as Doc) } };
+    }
+    if (Object.keys(modifier).length === 0) return { doc: structuredClone(doc), modified: false };
+    const fast = structuredClone(doc);
+    const changed = fastUpdate(fast, modifier);
+    if (changed !== undefined) return { doc: fast, modified: changed };
+    const copy = structuredClone(doc);
+    const fields = mingoUpdate(copy, modifier, undefined, undefined, { cloneMode: 'deep' });
+    return { doc: copy, modified: fields.length > 0 };
+  }
+
+  private updateSync(filter: Filter, update: Update, options: UpdateOptions & { multi: boolean }, log: Log): UpdateResult {
+    const matches = this.match(filter, options.multi ? undefined : 1);
+    if (matches.length === 0) {
+      if (!options.upsert) return { matchedCount: 0, modifiedCount: 0, upsertedCount: 0 };
+      const seed = upsertSeed(filter);
+      const { doc } = this.applyUpdate(seed, update, true);
+      if ('_id' in seed && !sameValue(seed._id, doc._id)) {
+        throw new StoreWriteError(66, "Performing an update on the path '_id' would modify the immutable field '_id'");
+      }
+      const { _id, ...fields } = doc;
+      const created: Doc = { _id: _id === undefined ? newId() : _id, ...fields };
+      this.checkUnique(created, undefined);
+      this.commitPut(created, undefined, log);
+      return { matchedCount: 0, modifiedCount: 0, upsertedCount: 1, upsertedId: created._id };
+    }
+    let modifiedCount = 0;
+    for (const previous of matches) {
+      const { doc, modified } = this.applyUpdate(previous, update, false);
+      if (!modified) continue;
+      if (!sameValue(doc._id, previous._id)) {
+        throw new StoreWriteError(66, "Performing an update on the path '_id' would modify the immutable field '_id'");
+      }
+      this.checkUnique(doc, previous);
+      this.commitPut(doc, previous, log);
+      modifiedCount++;
+    }
+    return { matchedCount: matches.length, modifiedCount, upsertedCount: 0 };
+  }
+
+  private replaceSync(filter: Filter, replacement: Doc, upsert: boolean, log: Log): UpdateResult {
+    if (Object.keys(replacement).some((key) => key.startsWith('$'))) {
+      throw new StoreWriteError(2, 'Replacement document must not contain atomic operators');
+    }
+    const [previous] = this.match(filter, 1);
+    const { _id, ...fields } = structuredClone(replacement);
+    if (!previous) {
+      if (!upsert) return { matchedCount: 0, modifiedCount: 0, upsertedCount: 0 };
+      const seedId = upsertSeed(filter)._id;
+      const created: Doc = { _id: _id ?? seedId ?? newId(), ...fields };
+      this.checkUnique(created, undefined);
+      this.commitPut(created, undefined, log);
+      return { matchedCount: 0, modifiedCount: 0, upsertedCount: 1, upsertedId: created._id };
+    }
+    if (_id !== undefined && !sameValue(_id, previous._id)) {
+      throw new StoreWriteError(66, "Performing an update on the path '_id' would modify the immutable field '_id'");
+    }
+    const next: Doc = { _id: previous._id, ...fields };
+    if (encode(next) === encode(previous)) return { matchedCount: 1, modifiedCount: 0, upsertedCount: 0 };
+    this.checkUnique(next, previous);
+    this.commitPut(next, previous, log);
+    return { matchedCount: 1, modifiedCount: 1, upsertedCount: 0 };
+  }
+
+  private deleteSync(filter: Filter, multi: boolean, log: Log): number {
+    const matches = this.match(filter, multi ? undefined : 1);
+    for (const doc of matches) this.commitDelete(doc, log);
+    return matches.length;
+  }
+
+  /** Run bulk operations with the driver's ordered/unordered semantics. */
+  private bulkSync(operations: BulkOperation<T>[], ordered: boolean, log: Log): BulkWriteResult {
+    const result = emptyBulkResult();
+    const errors: unknown[] = [];
+    const addUpdate = (r: UpdateResult): void => {
+      result.matchedCount += r.matchedCount;
+      result.modifiedCount += r.modifiedCount;
+      result.upsertedCount += r.upsertedCount;
+    };
+    for (const operation of operations) {
+      try {
+        if ('insertOne' in operation) {
+          this.insertSync(operation.insertOne.document, log);
+          result.insertedCount++;
+        } else if ('updateOne' in operation) {
+          const { filter, update, upsert } = operation.updateOne;
+          addUpdate(this.updateSync(filter, update, { upsert, multi: false }, log));
+        } else if ('updateMany' in operation) {
+          const { filter, update, upsert } = operation.updateMany;
+          addUpdate(this.updateSync(filter, update, { upsert, multi: true }, log));
+        } else if ('replaceOne' in operation) {
+          const { filter, replacement, upsert } = operation.replaceOne;
+          addUpdate(this.replaceSync(filter, replacement, upsert ?? false, log));
+        } else if ('deleteOne' in operation) {
+          result.deletedCount += this.deleteSync(operation.deleteOne.filter, false, log);
+        } else if ('deleteMany' in operation) {
+          result.deletedCount += this.deleteSync(operation.deleteMany.filter, true, log);
+        } else {
+          throw new StoreWriteError(2, `unknown bulk operation: ${Object.keys(operation).join(',')}`);
+        }
+      } catch (error) {
+        errors.push(error);
+        if (ordered) break;
+      }
+    }
+    const [first] = errors;
+    if (first instanceof DuplicateKeyError) {
+      throw new DuplicateKeyError(this.name, first.keyValue, { cause: first, result });
+    }
+    if (first !== undefined) throw first;
+    return result;
+  }
+
+  // ---- the Collection port
+
+  insertOne(document: T): Promise<{ insertedId: unknown }> {
+    return this.write((log) => ({ insertedId: this.insertSync(document, log) }));
+  }
+
+  insertMany(documents: T[], options?: { ordered?: boolean }): Promise<{ insertedCount: number }> {
+    return this.write((log) => {
+      const ops = documents.map((document) => ({ insertOne: { document } }));
+      return { insertedCount: this.bulkSync(ops, options?.ordered ?? true, log).insertedCount };
+    });
+  }
+
+  private read(filter: Filter, options: FindOptions = {}): T[] {
+    const { sort, skip, limit, projection } = options;
+    const plain = !sort && !skip && !projection;
+    const matched = this.match(filter, plain && limit ? limit : undefined);
+    let docs: Doc[] = matched;
+    if (!plain) {
+      let cursor = mingoFind(matched, {}, projection);
+      if (sort) cursor = cursor.sort(sort);
+      if (skip) cursor = cursor.skip(skip);
+      if (limit) cursor = cursor.limit(limit); // limit 0 means "no limit", as in MongoDB
+      docs = cursor.all() as Doc[];
+    }
+    return docs.map((doc) => structuredClone(doc) as T);
+  }
+
+  async findOne(filter: Filter, options?: FindOptions): Promise<T | null> {
+    return this.read(filter, { ...options, limit: 1 })[0] ?? null;
+  }
+
+  find(filter: Filter, options?: FindOptions): Cursor<T> {
+    return new ArrayCursor(() => this.read(filter, options));
+  }
+
+  updateOne(filter: Filter, update: Update, options?: UpdateOptions): Promise<UpdateResult> {
+    return this.write((log) => this.updateSync(filter, update, { upsert: options?.upsert, multi: false }, log));
+  }
+
+  updateMany(filter: Filter, update: Update, options?: UpdateOptions): Promise<UpdateResult> {
+    return this.write((log) => this.updateSync(filter, update, { upsert: options?.upsert, multi: true }, log));
+  }
+
+  replaceOne(filter: Filter, replacement: T, options?: UpdateOptions): Promise<UpdateResult> {
+    return this.write((log) => this.replaceSync(filter, replacement, options?.upsert ?? false, log));
+  }
+
+  deleteOne(filter: Filter): Promise<{ deletedCount: number }> {
+    return this.write((log) => ({ deletedCount: this.deleteSync(filter, false, log) }));
+  }
+
+  deleteMany(filter: Filter): Promise<{ deletedCount: number }> {
+    return this.write((log) => ({ deletedCount: this.deleteSync(filter, true, log) }));
+  }
+
+  async countDocuments(filter: Filter = {}): Promise<number> {
+    return Object.keys(filter).length === 0 ? this.docs.size : this.match(filter).length;
+  }
+
+  aggregate<R extends Doc = Doc>(pipeline: Doc[]): Cursor<R> {
+    return new ArrayCursor(() => {
+      // A leading $match uses the collection's fast paths; the rest runs on private copies.
+      const [first, ...rest] = pipeline;
+      const leadingMatch = first && Object.keys(first).length === 1 && '$match' in first;
+      const input = leadingMatch ? this.match(first.$match as Filter) : [...this.docs.values()];
+      const stages = leadingMatch ? rest : pipeline;
+      const copies = input.map((doc) => structuredClone(doc));
+      if (stages.length === 0) return copies as R[];
+      return new Aggregator(stages).run(copies) as R[];
+    });
+  }
+
+  bulkWrite(operations: BulkOperation<T>[], options?: { ordered?: boolean }): Promise<BulkWriteResult> {
+    return this.write((log) => this.bulkSync(operations, options?.ordered ?? true, log));
+  }
+
+  createIndex(keys: Keys, options: IndexOptions = {}): Promise<string> {
+    return this.write((log) => {
+      const name = options.name ?? indexName(keys);
+      if (this.indexNames.has(name)) return name;
+      const unique = options.unique ?? false;
+      this.addIndex(name, keys, unique);
+      log.push({ c: this.name, op: 'index', name, keys, unique });
+      return name;
+    });
+  }
+}
+
+/** Open an embedded store; with `dir`, writes are journaled there and replayed on the next open. */
+export async function createEmbeddedStore(options: { dir?: string } = {}): Promise<Store> {
+  let journal: Journal | undefined;
+  let states = new Map<string, CollectionState>();
+  if (options.dir) ({ journal, states } = await Journal.open(options.dir));
+  const collections = new Map<string, EmbeddedCollection>();
+  let closed = false;
+  const isClosed = (): boolean => closed;
+  return {
+    kind: 'embedded',
+    collection<T extends Doc = Doc>(name: string): Collection<T> {
+      let collection = collections.get(name);
+      if (!collection) {
+        collection = new EmbeddedCollection(name, journal, isClosed, states.get(name));
+        states.delete(name);
+        collections.set(name, collection);
+      }
+      // Reason for the cast: one untyped instance per name serves every typed view of it.
+      return collection as unknown as Collection<T>;
+    },
+    async ping(): Promise<boolean> {
+      return !closed;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await journal?.close();
+    },
+  };
+}
