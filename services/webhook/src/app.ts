@@ -1,0 +1,374 @@
+import Koa, { type Context } from 'koa';
+import { Router } from '@koa/router';
+import {
+  CallEvent,
+  Id,
+  KeypressEvent,
+  callEventSubject,
+  keypressSubject,
+  parseWith,
+  type BroadcastSpec,
+} from '@clarion/contracts';
+import { HttpError, createMetrics, errorMiddleware, opsMiddleware, requestTiming, validate, Counter, type Registry } from '@clarion/http';
+import { encodeJson, type JetStreamClient, type KV, type NatsConnection } from '@clarion/nats';
+import type { Logger } from '@clarion/logging';
+import { z } from 'zod';
+import {
+  TEXTS,
+  answerNcco,
+  decodeContactVars,
+  languageFor,
+  messageActions,
+  promptActions,
+  sayNcco,
+  type AttemptIds,
+  type ContactVars,
+  type Ncco,
+} from './ncco.js';
+import { EventPayloadError, callEventMsgId, digitsOf, normaliseCallEvent } from './normalise.js';
+import { readRawBody } from './raw-body.js';
+import { signatureKey, verifyWebhookSignature } from './signature.js';
+import { createSpecCache, type SpecCache } from './spec-cache.js';
+
+/** Settings of the app (main.ts maps environment variables onto these). */
+export interface WebhookSettings {
+  /** Base URL the Voice API reaches this service at (for the input eventUrl). */
+  publicUrl: string;
+  /** When set, every webhook must be signed (JWT HS256 with payload_hash). */
+  signatureSecret?: string | undefined;
+  signatureMaxAgeSeconds?: number;
+  maxBodyBytes?: number;
+  publishTimeoutMs?: number;
+}
+
+/** What the app needs; nothing is connected or read on import. */
+export interface WebhookDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  /** The `broadcasts` KV bucket (id → BroadcastSpec). */
+  broadcasts: KV;
+  logger: Logger;
+  settings: WebhookSettings;
+  /** Epoch ms; injectable so tests control signature freshness. */
+  clock?: () => number;
+}
+
+/** The Koa app plus what main.ts and tests need around it. */
+export interface WebhookApp {
+  app: Koa;
+  registry: Registry;
+  specs: SpecCache;
+  /** Webhook requests being handled right now. */
+  inFlight(): number;
+  /** Stop taking webhooks (503), wait for in-flight ones, stop the KV watch. */
+  close(): Promise<void>;
+}
+
+const AttemptQuery = z.object({
+  b: Id,
+  c: Id,
+  a: z.coerce.number({ message: 'must be an attempt number' }).int().min(1).max(100),
+});
+
+// Query keys that are ours, not part of a GET event payload.
+const OWN_KEYS = new Set(['b', 'c', 'a', 'v', 'r']);
+
+type Meaning = KeypressEvent['meaning'];
+
+/** Build the webhook service: answer (NCCO), event and input webhooks, ops endpoints. */
+export function createWebhookApp(deps: WebhookDeps): WebhookApp {
+  const { js, nc, logger, settings } = deps;
+  const clock = deps.clock ?? Date.now;
+  const maxBodyBytes = settings.maxBodyBytes ?? 64 * 1024;
+  const publishTimeoutMs = settings.publishTimeoutMs ?? 2000;
+  const secret = settings.signatureSecret ? signatureKey(settings.signatureSecret) : undefined;
+  const maxAgeSeconds = settings.signatureMaxAgeSeconds ?? 300;
+
+  const { registry, httpDuration } = createMetrics('webhook');
+  const requests = new Counter({
+    name: 'webhook_requests_total',
+    help: 'Webhook requests by route and status',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  });
+  const published = new Counter({
+    name: 'webhook_events_published_total',
+    help: 'Events stored by JetStream, by kind and whether the stream saw them before',
+    labelNames: ['kind', 'duplicate'],
+    registers: [registry],
+  });
+  const publishFailures = new Counter({
+    name: 'webhook_publish_failures_total',
+    help: 'Publishes that JetStream did not acknowledge (answered 503)',
+    registers: [registry],
+  });
+  const refused = new Counter({
+    name: 'webhook_refused_total',
+    help: 'Webhooks refused by the signature check, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const answers = new Counter({
+    name: 'webhook_answers_total',
+    help: 'Answer NCCOs served, by result',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+
+  const specs = createSpecCache(deps.broadcasts, {
+    onEvent: (event) => {
+      if (event.kind === 'invalid') logger.error({ broadcastId: event.broadcastId, reason: event.reason }, 'invalid broadcast spec in KV');
+      else logger.warn({ err: event.error }, 'broadcasts watch failed; restarting');
+    },
+  });
+
+  let draining = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+
+  const attemptIds = (ctx: Context): AttemptIds => {
+    const q = ctx.query;
+    return validate(AttemptQuery, { b: q.b, c: q.c, a: q.a }, 'webhook URL (b, c, a)');
+  };
+
+  /** Read the raw body (POST) and check the signature over exactly those bytes. */
+  const admit = async (ctx: Context): Promise<Uint8Array> => {
+    const raw = ctx.method === 'GET' || ctx.method === 'HEAD' ? new Uint8Array(0) : await readRawBody(ctx.req, maxBodyBytes);
+    if (secret) {
+      const check = await verifyWebhookSignature(ctx.get('authorization') || undefined, raw, {
+        secret,
+        maxAgeSeconds,
+        now: clock,
+      });
+      if (!check.ok) {
+        refused.inc({ reason: check.reason });
+        logger.warn({ path: ctx.path, reason: check.reason }, 'webhook refused');
+        throw new HttpError(401, 'unauthorized', check.message, { reason: check.reason });
+      }
+    }
+    return raw;
+  };
+
+  /** Parse a POST body: JSON (any casing, any parameters) or a form; GET uses the query string. */
+  const payloadOf = (ctx: Context, raw: Uint8Array): { payload: Record<string, unknown>; key: string } => {
+    if (ctx.method === 'GET') {
+      const payload: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(ctx.query)) if (!OWN_KEYS.has(k)) payload[k] = Array.isArray(v) ? v[0] : v;
+      return { payload, key: ctx.querystring };
+    }
+    if (raw.length === 0) throw new HttpError(400, 'empty_body', 'the request body is empty; a JSON event was expected');
+    const mime = (ctx.get('content-type').split(';')[0] ?? '').trim().toLowerCase();
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    } catch {
+      throw new HttpError(400, 'invalid_body', 'the request body is not valid UTF-8');
+    }
+    let value: unknown;
+    if (mime === 'application/x-www-form-urlencoded') {
+      value = Object.fromEntries(new URLSearchParams(text));
+    } else if (mime === '' || mime === 'application/json' || mime.endsWith('+json') || mime === 'text/json') {
+      try {
+        value = JSON.parse(text);
+      } catch {
+        throw new HttpError(400, 'invalid_json', 'the request body is not valid JSON');
+      }
+    } else {
+      throw new HttpError(415, 'unsupported_media_type', `content type ${mime} is not supported; send application/json`);
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new HttpError(400, 'invalid_event', 'the request body must be a JSON object');
+    }
+    return { payload: value as Record<string, unknown>, key: text };
+  };
+
+  /** Publish and wait for JetStream's ack; any failure becomes 503 so the Voice API retries. */
+  const publish = async (subject: string, kind: string, message: unknown, msgID: string): Promise<void> => {
+    try {
+      const ack = await js.publish(subject, encodeJson(message), { msgID, timeout: publishTimeoutMs });
+      published.inc({ kind, duplicate: String(ack.duplicate) });
+    } catch (cause) {
+      publishFailures.inc();
+      logger.error({ err: cause, subject }, 'event publish failed');
+      throw new HttpError(503, 'unavailable', 'the event could not be stored; retry later', undefined, { cause });
+    }
+  };
+
+  const toCallEvent = (payload: Record<string, unknown>, ids: AttemptIds, status?: string): CallEvent => {
+    let event: CallEvent;
+    try {
+      event = normaliseCallEvent(payload, ids, new Date(clock()));
+    } catch (error) {
+      if (error instanceof EventPayloadError) throw new HttpError(400, error.code, error.message);
+      throw error;
+    }
+    if (status !== undefined) event.status = status;
+    return parseWith(CallEvent, event, 'call event');
+  };
+
+  const specFor = async (ids: AttemptIds): Promise<BroadcastSpec | undefined> => specs.peek(ids.b) ?? (await specs.get(ids.b));
+
+  const contactOf = (ctx: Context, ids: AttemptIds): { contact: ContactVars; v: string | undefined } => {
+    const v = typeof ctx.query.v === 'string' ? ctx.query.v : undefined;
+    const contact = decodeContactVars(v);
+    if (contact === undefined) {
+      logger.warn({ broadcastId: ids.b, contactId: ids.c }, 'undecodable contact variables (v); speaking without them');
+      return { contact: {}, v: undefined };
+    }
+    return { contact, v };
+  };
+
+  const apology = (ids: AttemptIds, why: string): Ncco => {
+    answers.inc({ result: 'apology' });
+    logger.error({ broadcastId: ids.b, contactId: ids.c, attempt: ids.a }, `answer webhook: ${why}; apology served`);
+    return sayNcco(TEXTS.apology);
+  };
+
+  const router = new Router();
+
+  // Answer: the hot path. With the spec cached and no signature there is no await on it.
+  const answer = async (ctx: Context): Promise<void> => {
+    if (secret || ctx.method === 'POST') await admit(ctx);
+    const ids = attemptIds(ctx);
+    const spec = specs.peek(ids.b) ?? (await specs.get(ids.b).catch(() => undefined));
+    if (!spec) {
+      ctx.body = apology(ids, 'unknown broadcast');
+      return;
+    }
+    const { contact, v } = contactOf(ctx, ids);
+    answers.inc({ result: 'message' });
+    ctx.body = answerNcco(spec, contact, ids, settings.publicUrl, v);
+  };
+  router.get('/webhooks/answer', answer);
+  router.post('/webhooks/answer', answer);
+
+  const event = async (ctx: Context): Promise<void> => {
+    const raw = await admit(ctx);
+    const ids = attemptIds(ctx);
+    const { payload, key } = payloadOf(ctx, raw);
+    const callEvent = toCallEvent(payload, ids);
+    await publish(callEventSubject(ids.b), 'call', callEvent, callEventMsgId(callEvent, key));
+    ctx.status = 204;
+  };
+  router.get('/webhooks/event', event);
+  router.post('/webhooks/event', event);
+
+  const input = async (ctx: Context): Promise<void> => {
+    const raw = await admit(ctx);
+    const ids = attemptIds(ctx);
+    const { payload, key } = payloadOf(ctx, raw);
+    const callEvent = toCallEvent(payload, ids, 'input');
+    const spec = await specFor(ids).catch(() => undefined);
+    const digits = digitsOf(payload);
+    const meaning = meaningOf(spec, digits);
+    const keypress = parseWith(
+      KeypressEvent,
+      {
+        kind: 'keypress',
+        broadcastId: ids.b,
+        contactId: ids.c,
+        attempt: ids.a,
+        uuid: callEvent.uuid,
+        ...(typeof payload.to === 'string' && payload.to !== '' ? { number: /^\d+$/.test(payload.to) ? `+${payload.to}` : payload.to } : {}),
+        meaning,
+        digits,
+        at: callEvent.timestamp,
+      },
+      'keypress event',
+    );
+    const msgID = callEventMsgId(callEvent, key);
+    await Promise.all([
+      publish(callEventSubject(ids.b), 'call', callEvent, msgID),
+      publish(keypressSubject(ids.b), 'keypress', keypress, `kp-${msgID}`),
+    ]);
+    ctx.body = spec ? inputReply(ctx, spec, ids, meaning) : sayNcco(TEXTS.goodbye);
+  };
+  router.post('/webhooks/input', input);
+  router.get('/webhooks/input', input);
+
+  /** What to say after a key: thanks, the message again, goodbye, or one more prompt. */
+  const inputReply = (ctx: Context, spec: BroadcastSpec, ids: AttemptIds, meaning: Meaning): Ncco => {
+    const { contact, v } = contactOf(ctx, ids);
+    const language = languageFor(spec, contact);
+    const style = spec.request.message.style ?? 0;
+    const round = Number(ctx.query.r ?? 0) || 0;
+    switch (meaning) {
+      case 'acknowledge':
+        return sayNcco(TEXTS.confirmed, language, style);
+      case 'opt_out':
+        return sayNcco(TEXTS.optedOut, language, style);
+      case 'repeat':
+        return [...messageActions(spec, contact), ...promptActions(spec, contact, ids, settings.publicUrl, v, round)];
+      default:
+        // A wrong key or silence gets the prompt once more, then a goodbye (no endless loop).
+        return round < 1 ? promptActions(spec, contact, ids, settings.publicUrl, v, round + 1) : sayNcco(TEXTS.goodbye, language, style);
+    }
+  };
+
+  const app = new Koa();
+  // Timing and counting sit outside the error middleware so they see the final status.
+  app.use(requestTiming(httpDuration));
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      if (ctx.path.startsWith('/webhooks/')) {
+        // The matched route, not the raw path, keeps the label set bounded.
+        const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+        requests.inc({ route: String(route), status: String(ctx.status) });
+      }
+    }
+  });
+  app.use(errorMiddleware((error, ctx) => logger.error({ err: error, path: ctx.path }, 'unexpected error')));
+  app.use(
+    opsMiddleware({
+      registry,
+      checks: {
+        nats: () => !nc.isClosed() && withTimeout(nc.rtt().then(() => true), 1000),
+        broadcasts: () => withTimeout(deps.broadcasts.status().then(() => true), 1000),
+      },
+    }),
+  );
+  app.use(async (ctx, next) => {
+    if (!ctx.path.startsWith('/webhooks/')) return next();
+    if (draining) throw new HttpError(503, 'shutting_down', 'the service is shutting down; retry');
+    inFlight++;
+    try {
+      await next();
+    } finally {
+      if (--inFlight === 0) idle?.();
+    }
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+
+  return {
+    app,
+    registry,
+    specs,
+    inFlight: () => inFlight,
+    async close() {
+      draining = true;
+      if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
+      await specs.close();
+    },
+  };
+}
+
+/** Interpret the digits against the broadcast's acknowledgement keys. */
+export function meaningOf(spec: BroadcastSpec | undefined, digits: string | null): Meaning {
+  if (digits === null) return 'none';
+  const ack = spec?.request.acknowledgement;
+  const key = ack?.key ?? '1';
+  if (digits.includes(key)) return 'acknowledge';
+  if (ack?.optOutKey !== undefined && digits.includes(ack.optOutKey)) return 'opt_out';
+  if (ack?.repeatKey !== undefined && digits.includes(ack.repeatKey)) return 'repeat';
+  return 'other';
+}
+
+/** Resolve false when `promise` does not settle in time (a readiness probe must answer quickly). */
+function withTimeout(promise: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([promise.catch(() => false), timeout]).finally(() => clearTimeout(timer));
+}

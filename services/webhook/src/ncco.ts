@@ -1,0 +1,158 @@
+import { MAX_TALK_CHARS, type BroadcastSpec } from '@clarion/contracts';
+import { z } from 'zod';
+
+/** The NCCO actions this service emits (a subset of Vonage's, camelCase as the API wants). */
+export type TalkAction = {
+  action: 'talk';
+  text: string;
+  language: string;
+  style: number;
+  loop?: number;
+  bargeIn?: boolean;
+};
+export type StreamAction = { action: 'stream'; streamUrl: [string]; loop?: number; bargeIn?: boolean };
+export type InputAction = {
+  action: 'input';
+  type: ['dtmf'];
+  dtmf: { maxDigits: number; timeOut: number };
+  eventUrl: [string];
+  eventMethod: 'POST';
+};
+export type NccoAction = TalkAction | StreamAction | InputAction;
+export type Ncco = NccoAction[];
+
+/** What the dialer packs into `v` for each contact (base64url JSON); unknown keys are ignored. */
+export const ContactVars = z.object({
+  name: z.string().max(200).optional(),
+  language: z.string().max(20).optional(),
+  vars: z.record(z.string(), z.string().max(2000)).optional(),
+});
+export type ContactVars = z.infer<typeof ContactVars>;
+
+/** The identity of one attempt, carried in every webhook URL. */
+export interface AttemptIds {
+  b: string;
+  c: string;
+  a: number;
+}
+
+const LANGUAGE_TAG = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+const DEFAULT_LANGUAGE = 'en-US';
+
+/** Decode `v`; a malformed value yields `undefined` (the message is still spoken, without variables). */
+export function decodeContactVars(v: string | undefined): ContactVars | undefined {
+  if (v === undefined || v === '') return {};
+  try {
+    const parsed = ContactVars.safeParse(JSON.parse(Buffer.from(v, 'base64url').toString('utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Encode contact variables the way the dialer does (for tests and tools). */
+export function encodeContactVars(vars: ContactVars): string {
+  return Buffer.from(JSON.stringify(vars), 'utf8').toString('base64url');
+}
+
+type Template = { parts: string[]; names: string[]; ssml: boolean };
+// Compiled once per spec object: the hot path only concatenates.
+const templates = new WeakMap<BroadcastSpec, Template>();
+const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g;
+
+function compile(spec: BroadcastSpec): Template {
+  let template = templates.get(spec);
+  if (template) return template;
+  const text = spec.request.message.text ?? '';
+  const parts: string[] = [];
+  const names: string[] = [];
+  let last = 0;
+  for (const match of text.matchAll(PLACEHOLDER)) {
+    parts.push(text.slice(last, match.index));
+    names.push(match[1] ?? '');
+    last = match.index + match[0].length;
+  }
+  parts.push(text.slice(last));
+  template = { parts, names, ssml: /^\s*<speak>/i.test(text) };
+  templates.set(spec, template);
+  return template;
+}
+
+const escapeXml = (s: string): string =>
+  s.replace(/[<>&'"]/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[ch] ?? ch);
+
+/** Fill `{{name}}` and `{{anyVar}}`; unknown variables become the empty string. */
+export function renderText(spec: BroadcastSpec, contact: ContactVars): string {
+  const { parts, names, ssml } = compile(spec);
+  let out = parts[0] ?? '';
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] ?? '';
+    let value = name === 'name' ? (contact.name ?? contact.vars?.name) : contact.vars?.[name];
+    value ??= '';
+    out += (ssml ? escapeXml(value) : value) + (parts[i + 1] ?? '');
+  }
+  // Variables may lengthen the text past the Voice API limit, which would end the call.
+  return out.length > MAX_TALK_CHARS ? out.slice(0, MAX_TALK_CHARS) : out;
+}
+
+/** The language to speak in: the contact's, when it is a valid tag, else the broadcast's. */
+export function languageFor(spec: BroadcastSpec, contact: ContactVars): string {
+  const own = contact.language;
+  if (own !== undefined && LANGUAGE_TAG.test(own)) return own;
+  return spec.request.message.language ?? DEFAULT_LANGUAGE;
+}
+
+function inputUrl(publicUrl: string, ids: AttemptIds, v: string | undefined, round: number): string {
+  const query = new URLSearchParams({ b: ids.b, c: ids.c, a: String(ids.a) });
+  if (v) query.set('v', v);
+  if (round > 0) query.set('r', String(round));
+  return `${publicUrl}/webhooks/input?${query.toString()}`;
+}
+
+/** The message itself: `talk` (text with variables) or `stream` (audio), looped `repeat` times. */
+export function messageActions(spec: BroadcastSpec, contact: ContactVars): NccoAction[] {
+  const message = spec.request.message;
+  const loop = message.repeat ?? 1;
+  if (message.audioUrl !== undefined) return [{ action: 'stream', streamUrl: [message.audioUrl], loop }];
+  return [{ action: 'talk', text: renderText(spec, contact), language: languageFor(spec, contact), style: message.style ?? 0, loop }];
+}
+
+/** The "press 1 to confirm" prompt (interruptible) and the DTMF input that posts to /webhooks/input. */
+export function promptActions(
+  spec: BroadcastSpec,
+  contact: ContactVars,
+  ids: AttemptIds,
+  publicUrl: string,
+  v: string | undefined,
+  round = 0,
+): NccoAction[] {
+  const ack = spec.request.acknowledgement;
+  if (!ack) return [];
+  return [
+    { action: 'talk', text: ack.prompt, language: languageFor(spec, contact), style: spec.request.message.style ?? 0, bargeIn: true },
+    {
+      action: 'input',
+      type: ['dtmf'],
+      dtmf: { maxDigits: 1, timeOut: ack.timeoutSeconds },
+      eventUrl: [inputUrl(publicUrl, ids, v, round)],
+      eventMethod: 'POST',
+    },
+  ];
+}
+
+/** The answer NCCO: the message, then the acknowledgement prompt when the broadcast asks for one. */
+export function answerNcco(spec: BroadcastSpec, contact: ContactVars, ids: AttemptIds, publicUrl: string, v: string | undefined): Ncco {
+  return [...messageActions(spec, contact), ...promptActions(spec, contact, ids, publicUrl, v)];
+}
+
+/** A single spoken sentence. */
+export function sayNcco(text: string, language = DEFAULT_LANGUAGE, style = 0): Ncco {
+  return [{ action: 'talk', text, language, style }];
+}
+
+export const TEXTS = {
+  apology: 'Sorry, this message is no longer available.',
+  confirmed: 'Thank you, your confirmation is recorded.',
+  optedOut: 'You will not be called with these messages again. Goodbye.',
+  goodbye: 'Goodbye.',
+} as const;

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNatsServer, waitFor, type NatsServerHandle } from '@clarion/testkit';
+import { PUBLIC_URL, b64, request, startHarness, type Harness } from './harness.js';
+import { validateNcco } from './ncco-rules.js';
+
+let nats: NatsServerHandle;
+let h: Harness;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  h = await startHarness(nats.url);
+  await h.putSpec('text', request({ message: { text: 'Hello {{name}}, water is off in {{ area }} until {{until}}. {{nope}}Bye.', language: 'en-GB', style: 3, repeat: 2 } }));
+  await h.putSpec('audio', request({ message: { audioUrl: 'https://audio.example.test/flood.mp3', repeat: 3 } }));
+  await h.putSpec('ack', request({ acknowledgement: { prompt: 'Press 1 to confirm.', key: '1', timeoutSeconds: 7 } }));
+});
+afterAll(async () => {
+  await h?.close();
+  await nats?.dispose();
+});
+
+async function answer(query: string, init?: RequestInit): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${h.base}/webhooks/answer?${query}`, init);
+  return { status: res.status, body: await res.json() };
+}
+
+describe('answer webhook', () => {
+  it('speaks the text with per-contact variables, language, style and repeat', async () => {
+    const v = b64({ name: 'Ada', vars: { area: 'Riverside', until: '18:00' } });
+    const { status, body } = await answer(`b=text&c=c1&a=1&v=${v}&uuid=u1&to=14155550100`);
+    expect(status).toBe(200);
+    expect(validateNcco(body)).toEqual([]);
+    expect(body).toEqual([
+      { action: 'talk', text: 'Hello Ada, water is off in Riverside until 18:00. Bye.', language: 'en-GB', style: 3, loop: 2 },
+    ]);
+  });
+
+  it("uses the contact's language when it has one and fills missing variables with nothing", async () => {
+    const { body } = await answer(`b=text&c=c2&a=1&v=${b64({ language: 'fr-FR' })}`);
+    expect(body).toEqual([{ action: 'talk', text: 'Hello , water is off in  until . Bye.', language: 'fr-FR', style: 3, loop: 2 }]);
+  });
+
+  it('ignores an undecodable v and still speaks the message', async () => {
+    const { status, body } = await answer('b=text&c=c3&a=1&v=%%%not-base64');
+    expect(status).toBe(200);
+    expect(validateNcco(body)).toEqual([]);
+    expect((body as { text: string }[])[0]?.text).toBe('Hello , water is off in  until . Bye.');
+  });
+
+  it('streams audio instead of text', async () => {
+    const { body } = await answer('b=audio&c=c1&a=1');
+    expect(validateNcco(body)).toEqual([]);
+    expect(body).toEqual([{ action: 'stream', streamUrl: ['https://audio.example.test/flood.mp3'], loop: 3 }]);
+  });
+
+  it('asks for acknowledgement with a prompt and a DTMF input posting to /webhooks/input', async () => {
+    const v = b64({ name: 'Bo' });
+    const { body } = await answer(`b=ack&c=c9&a=2&v=${v}`);
+    expect(validateNcco(body)).toEqual([]);
+    const ncco = body as Record<string, unknown>[];
+    expect(ncco).toHaveLength(3);
+    expect(ncco[0]).toMatchObject({ action: 'talk', text: 'Hello Bo, water is off in  until .', language: 'en-US', loop: 1 });
+    expect(ncco[1]).toEqual({ action: 'talk', text: 'Press 1 to confirm.', language: 'en-US', style: 0, bargeIn: true });
+    expect(ncco[2]).toMatchObject({ action: 'input', type: ['dtmf'], dtmf: { maxDigits: 1, timeOut: 7 }, eventMethod: 'POST' });
+    const url = new URL((ncco[2] as { eventUrl: string[] }).eventUrl[0] ?? '');
+    expect(`${url.origin}${url.pathname}`).toBe(`${PUBLIC_URL}/webhooks/input`);
+    expect(Object.fromEntries(url.searchParams)).toEqual({ b: 'ack', c: 'c9', a: '2', v });
+  });
+
+  it('answers POST (answer_method POST) the same way', async () => {
+    const { status, body } = await answer('b=audio&c=c1&a=1', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ uuid: 'u', to: '14155550100', from: '14155550199' }),
+    });
+    expect(status).toBe(200);
+    expect(validateNcco(body)).toEqual([]);
+  });
+
+  it('serves a spec written after start (the watch keeps the cache fresh)', async () => {
+    await h.putSpec('late', request({ message: { text: 'Late news.' } }));
+    const { body } = await answer('b=late&c=c1&a=1');
+    expect(body).toEqual([{ action: 'talk', text: 'Late news.', language: 'en-US', style: 0, loop: 1 }]);
+  });
+
+  it('follows updates and deletions of a cached spec through the KV watch', async () => {
+    await h.putSpec('changing', request({ message: { text: 'First version.' } }));
+    await waitFor(async () => JSON.stringify((await answer('b=changing&c=c1&a=1')).body).includes('First version.'));
+    await h.putSpec('changing', request({ message: { text: 'Second version.' } }));
+    await waitFor(() => h.webhook.specs.peek('changing')?.request.message.text === 'Second version.', { message: 'watch saw the update' });
+    expect(JSON.stringify((await answer('b=changing&c=c1&a=1')).body)).toContain('Second version.');
+    await h.buckets.broadcasts.delete('changing');
+    await waitFor(() => h.webhook.specs.peek('changing') === undefined, { message: 'watch saw the delete' });
+  });
+
+  it('apologises for an unknown broadcast instead of failing', async () => {
+    const { status, body } = await answer('b=gone&c=c1&a=1');
+    expect(status).toBe(200);
+    expect(validateNcco(body)).toEqual([]);
+    expect(body).toEqual([{ action: 'talk', text: 'Sorry, this message is no longer available.', language: 'en-US', style: 0 }]);
+  });
+
+  it('refuses a URL without a valid broadcast, contact or attempt with 400', async () => {
+    for (const query of ['c=c1&a=1', 'b=text&a=1', 'b=text&c=c1', 'b=te.xt&c=c1&a=1', 'b=text&c=c1&a=zero']) {
+      const { status, body } = await answer(query);
+      expect(status, query).toBe(400);
+      expect((body as { error: { code: string } }).error.code).toBe('invalid_request');
+    }
+  });
+});
+
+describe('ops endpoints', () => {
+  it('serves /healthz, /readyz and /metrics', async () => {
+    expect((await fetch(`${h.base}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${h.base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { nats: true, broadcasts: true } });
+    const metrics = await (await fetch(`${h.base}/metrics`)).text();
+    expect(metrics).toContain('http_request_duration_seconds_bucket');
+    expect(metrics).toMatch(/webhook_answers_total\{result="message",service="webhook"\} \d+/);
+    expect(metrics).toContain('webhook_answers_total{result="apology"');
+  });
+});
