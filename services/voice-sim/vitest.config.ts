@@ -1,0 +1,5 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: { testTimeout: 30_000, hookTimeout: 30_000, include: ['src/**/*.test.ts', 'test/**/*.test.ts'] },
+});
