@@ -1,0 +1,91 @@
+import { createInbox, encodeJson, headers, type NatsConnection } from '@clarion/nats';
+
+type Subscription = ReturnType<NatsConnection['subscribe']>;
+
+/** Raised when JetStream refuses a message or stops acknowledging. */
+export class PublishError extends Error {
+  override readonly name = 'PublishError';
+  readonly code = 'publish_failed';
+}
+
+/**
+ * JetStream publishing with a bounded number of outstanding acks. Messages go out as core publishes
+ * with a reply subject under one private inbox, and one subscription collects the acks: far cheaper
+ * than a request per message, while memory stays flat and the first refusal is reported, not lost.
+ */
+export class WindowedPublisher {
+  private readonly prefix = createInbox();
+  private readonly pending = new Set<number>();
+  private sub: Subscription | undefined;
+  private seq = 0;
+  private waiters: (() => void)[] = [];
+  private failure: Error | undefined;
+  private lastProgress = Date.now();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly max = 4096,
+    private readonly ackTimeoutMs = 10_000,
+  ) {}
+
+  /** Publish once a slot is free; resolves when sent, not when acknowledged. */
+  async publish(subject: string, value: unknown, msgID: string): Promise<void> {
+    this.check();
+    while (this.pending.size >= this.max) await this.progress();
+    this.sub ??= this.nc.subscribe(`${this.prefix}.*`, { callback: (_error, msg) => this.onAck(msg.subject, msg.data) });
+    const seq = ++this.seq;
+    const h = headers();
+    h.set('Nats-Msg-Id', msgID);
+    this.pending.add(seq);
+    this.nc.publish(subject, encodeJson(value), { reply: `${this.prefix}.${seq}`, headers: h });
+  }
+
+  /** Wait until every message is acknowledged; throws the first failure. */
+  async flush(): Promise<void> {
+    while (this.pending.size > 0) await this.progress();
+    this.check();
+  }
+
+  /** Stop listening for acks. */
+  close(): void {
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+  }
+
+  private onAck(subject: string, data: Uint8Array): void {
+    const seq = Number(subject.slice(this.prefix.length + 1));
+    if (!this.pending.delete(seq)) return;
+    this.lastProgress = Date.now();
+    try {
+      const ack = JSON.parse(new TextDecoder().decode(data)) as { error?: { description?: string; code?: number } };
+      if (ack.error) this.failure ??= new PublishError(`JetStream refused a message: ${ack.error.description ?? ack.error.code}`);
+    } catch {
+      this.failure ??= new PublishError('JetStream sent an unreadable acknowledgement');
+    }
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Resolve on the next ack; fail when none came for `ackTimeoutMs`. */
+  private async progress(): Promise<void> {
+    this.check();
+    const idle = Date.now() - this.lastProgress;
+    if (idle >= this.ackTimeoutMs) {
+      this.failure ??= new PublishError(`JetStream acknowledged nothing for ${this.ackTimeoutMs} ms (${this.pending.size} outstanding)`);
+      this.check();
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.ackTimeoutMs - idle);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.check();
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+  }
+}
