@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { csvCell } from './csv.js';
+import { summarize, viewAttempt, type BroadcastDoc } from './records.js';
+
+const now = new Date('2026-03-02T10:10:00.000Z');
+const base: BroadcastDoc = { _id: 'b1', audience: 10, enqueuedAt: '2026-03-02T10:00:00.000Z', firstSeenAt: '2026-03-02T10:00:00.000Z' };
+
+describe('summarize', () => {
+  it('counts unseen contacts as queued so counts add up to the audience', () => {
+    const s = summarize(base, { calling: 2, answered: 3 }, 5, now);
+    expect(s.counts).toEqual({ calling: 2, answered: 3, queued: 5 });
+    expect(Object.values(s.counts).reduce((a, b) => a + b, 0)).toBe(10);
+    expect(s).toMatchObject({ pending: 7, final: 3, done: false, status: 'running' });
+  });
+
+  it('follows the latest pause/resume; at equal times pause wins; cancel and halt are terminal', () => {
+    const t1 = '2026-03-02T10:01:00.000Z';
+    const t2 = '2026-03-02T10:02:00.000Z';
+    expect(summarize({ ...base, lifecycle: [`${t1}|paused`, `${t2}|resumed`] }, {}, 0, now).status).toBe('running');
+    expect(summarize({ ...base, lifecycle: [`${t2}|paused`, `${t1}|resumed`] }, {}, 0, now).status).toBe('paused');
+    expect(summarize({ ...base, lifecycle: [`${t1}|resumed`, `${t1}|paused`] }, {}, 0, now).status).toBe('paused');
+    expect(summarize({ ...base, lifecycle: [`${t1}|cancelled`, `${t2}|resumed`] }, { cancelled: 10 }, 0, now).status).toBe('cancelled');
+    expect(summarize({ ...base, lifecycle: [`${t1}|halted`] }, {}, 0, now).status).toBe('halted');
+  });
+
+  it('is created before anything is enqueued or called, completed when every contact is final', () => {
+    expect(summarize({ _id: 'b2' }, {}, 0, now)).toMatchObject({ status: 'created', audience: null, pending: 0, done: false });
+    const done = summarize({ ...base, lastFinalAt: '2026-03-02T10:05:00.000Z' }, { acknowledged: 4, busy: 6 }, 10, now);
+    expect(done).toMatchObject({ status: 'completed', done: true, etaSeconds: 0, timings: { completedAt: '2026-03-02T10:05:00.000Z' } });
+    expect(done.rates).toMatchObject({ answerRate: 0.4, confirmationRate: 1 });
+  });
+
+  it('estimates the time left from the call rate', () => {
+    const s = summarize({ ...base, firstCallAt: '2026-03-02T10:00:00.000Z', lastCallAt: '2026-03-02T10:05:00.000Z' }, { answered: 5 }, 5, now);
+    expect(s.rates.callsPerMinute).toBe(0.5);
+    expect(s.etaSeconds).toBe(600);
+  });
+});
+
+describe('viewAttempt', () => {
+  it('classifies from the set of signals and keeps unknown statuses raw', () => {
+    const v = viewAttempt({
+      _id: 'b:c:1',
+      broadcastId: 'b',
+      contactId: 'c',
+      attempt: 1,
+      statuses: ['completed', 'brand_new', 'answered'],
+      signals: ['completed||', 'brand_new||', 'answered||'],
+    });
+    expect(v).toMatchObject({ outcome: 'answered', final: true, unclassified: ['brand_new'], statuses: ['answered', 'brand_new', 'completed'] });
+  });
+  it("falls back to the dialer's outcome when the provider never reported", () => {
+    expect(viewAttempt({ _id: 'x', broadcastId: 'b', contactId: 'c', attempt: 1, dialerOutcome: 'failed', reasons: ['http 400'] })).toMatchObject({ outcome: 'failed', reason: 'http 400' });
+  });
+});
+
+describe('csvCell', () => {
+  it('quotes, and defuses formulas but not phone numbers', () => {
+    expect(csvCell('a,b')).toBe('"a,b"');
+    expect(csvCell('say "hi"')).toBe('"say ""hi"""');
+    expect(csvCell('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`);
+    expect(csvCell('+12025550100')).toBe('+12025550100');
+    expect(csvCell(null)).toBe('');
+    expect(csvCell(['a', 'b'])).toBe('a b');
+  });
+});

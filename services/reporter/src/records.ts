@@ -1,0 +1,277 @@
+import { classifyAttempt, FINAL_STATES, REACHED_OUTCOMES, type AttemptOutcome, type BroadcastCounts } from '@clarion/contracts';
+
+/** Collection names; prefixed so they never collide with the contacts service's own collections. */
+export const COLLECTIONS = {
+  broadcasts: 'report_broadcasts',
+  contacts: 'report_contacts',
+  attempts: 'report_attempts',
+} as const;
+
+/** States of a contact that is not final yet. */
+export const PENDING_STATES = ['queued', 'calling', 'waiting_retry'] as const;
+export type PendingState = (typeof PENDING_STATES)[number];
+export const FINAL_STATE_SET: ReadonlySet<string> = new Set(FINAL_STATES);
+
+export type BroadcastStatus = 'created' | 'running' | 'paused' | 'cancelled' | 'halted' | 'completed';
+
+/** One broadcast as stored; every field is written with commutative operators ($min/$max/$addToSet/$set of constants). */
+export interface BroadcastDoc {
+  [key: string]: unknown;
+  _id: string;
+  name?: string;
+  priority?: 'critical' | 'normal';
+  createdAt?: string;
+  firstSeenAt?: string;
+  counts?: BroadcastCounts;
+  audience?: number;
+  enqueuedAt?: string;
+  /** Lifecycle events as `<at>|<type>` strings: a set, so order and repetition do not matter. */
+  lifecycle?: string[];
+  reason?: string;
+  firstCallAt?: string;
+  lastCallAt?: string;
+  lastFinalAt?: string;
+  /** Snapshot refreshed after writes, for listing and filtering; the detail endpoint recomputes. */
+  status?: BroadcastStatus;
+  completedAt?: string | null;
+}
+
+/** One contact of one broadcast (`_id` = `<bid>:<cid>`). */
+export interface ContactDoc {
+  [key: string]: unknown;
+  _id: string;
+  broadcastId: string;
+  contactId: string;
+  number?: string;
+  name?: string;
+  state: string;
+  final: boolean;
+  /** attempt * 10 + phase rank: the pending state only ever moves to a higher progress. */
+  progress: number;
+  attempts?: number;
+  lastOutcome?: string;
+  reason?: string;
+  finalAt?: string;
+  updatedAt?: string;
+}
+
+/** One call attempt (`_id` = `<bid>:<cid>:<n>`). */
+export interface AttemptDoc {
+  [key: string]: unknown;
+  _id: string;
+  broadcastId: string;
+  contactId: string;
+  attempt: number;
+  uuid?: string;
+  number?: string;
+  statuses?: string[];
+  /** `status|detail|digits` strings: the set classifyAttempt reads. */
+  signals?: string[];
+  details?: string[];
+  digits?: string[];
+  dialerOutcome?: string;
+  /** Why the dialer refused or could not confirm the attempt (a set: order independent). */
+  reasons?: string[];
+  placedAt?: string;
+  answeredAt?: string;
+  endedAt?: string;
+  duration?: number;
+  price?: number;
+}
+
+export const contactKey = (bid: string, cid: string): string => `${bid}:${cid}`;
+export const attemptDocKey = (bid: string, cid: string, n: number): string => `${bid}:${cid}:${n}`;
+
+/** Encode one outcome signal as a set member. */
+export function encodeSignal(status: string, detail?: string, digits?: string | null): string {
+  return [status, detail ?? '', digits ?? ''].map((p) => p.replaceAll('|', '/')).join('|');
+}
+
+/** An attempt as the API shows it: outcome computed from the set of signals, so order never matters. */
+export interface AttemptView {
+  id: string;
+  broadcastId: string;
+  contactId: string;
+  attempt: number;
+  uuid: string | null;
+  number: string | null;
+  outcome: AttemptOutcome;
+  final: boolean;
+  statuses: string[];
+  unclassified: string[];
+  details: string[];
+  digits: string[];
+  reason: string | null;
+  placedAt: string | null;
+  answeredAt: string | null;
+  endedAt: string | null;
+  duration: number | null;
+  price: number | null;
+}
+
+export function viewAttempt(doc: AttemptDoc): AttemptView {
+  const signals = (doc.signals ?? []).map((s) => {
+    const [status = '', detail = '', digits = ''] = s.split('|');
+    return { status, detail: detail || undefined, digits: digits || undefined };
+  });
+  const classified = classifyAttempt(signals);
+  let outcome = classified.outcome;
+  // Attempts the provider never reported on (refused, ambiguous) take the dialer's verdict.
+  if (outcome === 'unknown' && doc.dialerOutcome) outcome = doc.dialerOutcome as AttemptOutcome;
+  return {
+    id: doc._id,
+    broadcastId: doc.broadcastId,
+    contactId: doc.contactId,
+    attempt: doc.attempt,
+    uuid: doc.uuid ?? null,
+    number: doc.number ?? null,
+    outcome,
+    final: classified.final,
+    statuses: [...(doc.statuses ?? [])].sort(),
+    unclassified: classified.unclassified.sort(),
+    details: [...(doc.details ?? [])].sort(),
+    digits: [...(doc.digits ?? [])].sort(),
+    reason: doc.reasons && doc.reasons.length > 0 ? [...doc.reasons].sort().join('; ') : null,
+    placedAt: doc.placedAt ?? null,
+    answeredAt: doc.answeredAt ?? null,
+    endedAt: doc.endedAt ?? null,
+    duration: doc.duration ?? null,
+    price: doc.price ?? null,
+  };
+}
+
+/** A contact as the API shows it. */
+export function viewContact(doc: ContactDoc) {
+  return {
+    id: doc.contactId,
+    broadcastId: doc.broadcastId,
+    number: doc.number ?? null,
+    name: doc.name ?? null,
+    state: doc.state,
+    final: doc.final,
+    attempts: doc.attempts ?? 0,
+    lastOutcome: doc.lastOutcome ?? null,
+    reason: doc.reason ?? null,
+    updatedAt: doc.updatedAt ?? null,
+  };
+}
+export type ContactView = ReturnType<typeof viewContact>;
+
+/** The summary the REST API, the SSE stream and the dashboard show. */
+export interface BroadcastSummary {
+  id: string;
+  name: string | null;
+  priority: string | null;
+  status: BroadcastStatus;
+  reason: string | null;
+  audience: number | null;
+  counts: Record<string, number>;
+  pending: number;
+  final: number;
+  done: boolean;
+  attempts: number;
+  timings: { createdAt: string | null; firstCallAt: string | null; lastCallAt: string | null; completedAt: string | null };
+  rates: { callsPerMinute: number | null; answerRate: number | null; confirmationRate: number | null };
+  eta: string | null;
+  etaSeconds: number | null;
+}
+
+/** Final states that mean the contact was actually called (the denominator of the answer rate). */
+const CALLED_STATES = new Set(['acknowledged', 'answered', 'voicemail', 'busy', 'no_answer', 'rejected', 'failed', 'invalid_number', 'unknown']);
+
+const round = (n: number, digits = 4): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Latest pause/resume decides paused vs running; cancelled/halted are terminal. Equal times: pause wins. */
+function lifecycleStatus(lifecycle: string[]): { cancelled: boolean; halted: boolean; paused: boolean } {
+  let cancelled = false;
+  let halted = false;
+  let latest: { at: string; type: string } | undefined;
+  for (const entry of lifecycle) {
+    const cut = entry.lastIndexOf('|');
+    const at = entry.slice(0, cut);
+    const type = entry.slice(cut + 1);
+    if (type === 'cancelled') cancelled = true;
+    if (type === 'halted') halted = true;
+    if (type === 'paused' || type === 'resumed') {
+      if (!latest || at > latest.at || (at === latest.at && type === 'paused')) latest = { at, type };
+    }
+  }
+  return { cancelled, halted, paused: latest?.type === 'paused' };
+}
+
+/**
+ * Build the summary from the broadcast record and the number of contacts per state.
+ * Contacts not seen yet count as `queued`, so counts always add up to the audience once it is known.
+ */
+export function summarize(doc: BroadcastDoc, stateCounts: Record<string, number>, attempts: number, now: Date): BroadcastSummary {
+  const counts: Record<string, number> = {};
+  let known = 0;
+  let final = 0;
+  for (const [state, n] of Object.entries(stateCounts)) {
+    if (n <= 0) continue;
+    counts[state] = n;
+    known += n;
+    if (FINAL_STATE_SET.has(state)) final += n;
+  }
+  const audience = doc.audience ?? null;
+  if (audience !== null && known < audience) counts.queued = (counts.queued ?? 0) + (audience - known);
+  const total = audience ?? known;
+  const pending = Math.max(0, total - final);
+  const done = audience !== null && final >= audience;
+  const life = lifecycleStatus(doc.lifecycle ?? []);
+  const status: BroadcastStatus = life.cancelled
+    ? 'cancelled'
+    : life.halted
+      ? 'halted'
+      : done
+        ? 'completed'
+        : life.paused
+          ? 'paused'
+          : doc.enqueuedAt || doc.firstCallAt || known > 0
+            ? 'running'
+            : 'created';
+  const completedAt = done ? (doc.lastFinalAt ?? doc.enqueuedAt ?? null) : null;
+
+  let callsPerMinute: number | null = null;
+  if (doc.firstCallAt && attempts > 0) {
+    const end = done && completedAt ? Date.parse(completedAt) : Math.max(now.getTime(), Date.parse(doc.lastCallAt ?? doc.firstCallAt));
+    const minutes = Math.max((end - Date.parse(doc.firstCallAt)) / 60_000, 1 / 60);
+    callsPerMinute = round(attempts / minutes, 2);
+  }
+  let called = 0;
+  let reached = 0;
+  for (const [state, n] of Object.entries(counts)) {
+    if (CALLED_STATES.has(state)) called += n;
+    if (REACHED_OUTCOMES.has(state as AttemptOutcome)) reached += n;
+  }
+  const acknowledged = counts.acknowledged ?? 0;
+  let etaSeconds: number | null = null;
+  if (done) etaSeconds = 0;
+  else if (callsPerMinute && callsPerMinute > 0 && status === 'running') etaSeconds = Math.ceil((pending / callsPerMinute) * 60);
+  return {
+    id: doc._id,
+    name: doc.name ?? null,
+    priority: doc.priority ?? null,
+    status,
+    reason: doc.reason ?? null,
+    audience,
+    counts,
+    pending,
+    final,
+    done,
+    attempts,
+    timings: {
+      createdAt: doc.createdAt ?? doc.firstSeenAt ?? null,
+      firstCallAt: doc.firstCallAt ?? null,
+      lastCallAt: doc.lastCallAt ?? null,
+      completedAt,
+    },
+    rates: {
+      callsPerMinute,
+      answerRate: called > 0 ? round(reached / called) : null,
+      confirmationRate: reached > 0 ? round(acknowledged / reached) : null,
+    },
+    eta: etaSeconds === null ? null : done ? completedAt : new Date(now.getTime() + etaSeconds * 1000).toISOString(),
+    etaSeconds,
+  };
+}
