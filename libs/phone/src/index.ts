@@ -45,17 +45,68 @@ export type NormalisedNumber =
       country: string | undefined;
       /** Possible by length but not in current numbering tables: accepted, flagged. */
       flagged: boolean;
+      /** How the number was read when the row's country (or the default) did not fit. */
+      readAs?: 'international' | 'timezone';
     }
   | { ok: false; reason: string };
+
+/** Countries of the time zones contact exports commonly carry; a hint, used only as a fallback. */
+const ZONE_COUNTRIES: Record<string, string> = {
+  'Europe/London': 'GB',
+  'Europe/Belfast': 'GB',
+  'Europe/Dublin': 'IE',
+  'Europe/Paris': 'FR',
+  'Europe/Berlin': 'DE',
+  'Europe/Madrid': 'ES',
+  'Europe/Rome': 'IT',
+  'Europe/Amsterdam': 'NL',
+  'America/New_York': 'US',
+  'America/Chicago': 'US',
+  'America/Denver': 'US',
+  'America/Phoenix': 'US',
+  'America/Los_Angeles': 'US',
+  'America/Anchorage': 'US',
+  'America/Detroit': 'US',
+  'Pacific/Honolulu': 'US',
+  'America/Toronto': 'CA',
+  'America/Vancouver': 'CA',
+  'Australia/Sydney': 'AU',
+  'Australia/Melbourne': 'AU',
+  'Pacific/Auckland': 'NZ',
+  'Asia/Kolkata': 'IN',
+};
+
+/** The country a time zone implies, when it implies exactly one. */
+export function countryOfTimeZone(timezone: string | undefined | null): CountryCode | undefined {
+  return timezone ? countryCode(ZONE_COUNTRIES[timezone.trim()]) : undefined;
+}
+
+type Reading = { e164: string; country: string | undefined; valid: boolean };
+
+function read(text: string, country: CountryCode | undefined): Reading | { reason: string } {
+  const parsed = parsePhoneNumberFromString(text, country ? { defaultCountry: country } : {});
+  if (!parsed) return { reason: country ? 'not a phone number' : 'national-format number with no country to interpret it' };
+  if (!parsed.isPossible()) return { reason: `impossible number for ${parsed.country ?? `+${parsed.countryCallingCode}`}` };
+  return { e164: parsed.number, country: parsed.country, valid: parsed.isValid() };
+}
 
 /**
  * Normalise a phone number to E.164 once, using the row's country, else the default. Valid numbers
  * pass; possible-but-unassigned numbers pass flagged (a wrongly dropped emergency contact is worse
  * than a failed call); impossible ones fail with a reason.
+ *
+ * Only when that reading is impossible or unassigned are rescues tried, in order: a leading `00`
+ * read as `+` (the international prefix of most countries), a long bare digit string read as
+ * international (`441134960978`), and the country of the row's time zone. A rescue is taken only
+ * if it gives a valid number.
  */
 export function normaliseNumber(
   input: string,
-  options: { country?: string | undefined | null; defaultCountry?: string | undefined } = {},
+  options: {
+    country?: string | undefined | null;
+    defaultCountry?: string | undefined;
+    timezone?: string | undefined | null;
+  } = {},
 ): NormalisedNumber {
   const raw = input.trim();
   if (raw === '') return { ok: false, reason: 'empty phone number' };
@@ -65,16 +116,22 @@ export function normaliseNumber(
   if (options.country && options.country.trim() !== '' && rowCountry === undefined) {
     return { ok: false, reason: `unknown country "${options.country.trim()}"` };
   }
-  const defaultCountry = rowCountry ?? countryCode(options.defaultCountry);
-  const parsed = parsePhoneNumberFromString(raw, defaultCountry ? { defaultCountry } : {});
-  if (!parsed) {
-    return {
-      ok: false,
-      reason: defaultCountry ? 'not a phone number' : 'national-format number with no country to interpret it',
-    };
+  const primary = read(raw, rowCountry ?? countryCode(options.defaultCountry));
+  if ('e164' in primary && primary.valid) return { ok: true, e164: primary.e164, country: primary.country, flagged: false };
+
+  const digits = raw.replace(/[^\d+]/g, '');
+  const rescues: [Parameters<typeof read>, 'international' | 'timezone'][] = [];
+  if (digits.startsWith('00')) rescues.push([[`+${digits.slice(2)}`, undefined], 'international']);
+  else if (!digits.startsWith('+') && !digits.startsWith('0') && digits.length >= 11) rescues.push([[`+${digits}`, undefined], 'international']);
+  const zoneCountry = countryOfTimeZone(options.timezone);
+  if (zoneCountry && zoneCountry !== (rowCountry ?? countryCode(options.defaultCountry))) rescues.push([[raw, zoneCountry], 'timezone']);
+  for (const [args, readAs] of rescues) {
+    const rescue = read(...args);
+    if ('e164' in rescue && rescue.valid) return { ok: true, e164: rescue.e164, country: rescue.country, flagged: false, readAs };
   }
-  if (!parsed.isPossible()) return { ok: false, reason: `impossible number for ${parsed.country ?? `+${parsed.countryCallingCode}`}` };
-  return { ok: true, e164: parsed.number, country: parsed.country, flagged: !parsed.isValid() };
+  if ('e164' in primary) return { ok: true, e164: primary.e164, country: primary.country, flagged: true };
+  const defaulted = rowCountry === undefined && !/^(\+|00)/.test(digits) && countryCode(options.defaultCountry);
+  return { ok: false, reason: defaulted ? `${primary.reason} (no country given; read as ${defaulted})` : primary.reason };
 }
 
 /** E.164 without `+`, as the Voice API wants it. */

@@ -20,7 +20,7 @@ describe('normaliseNumber', () => {
 
   it('accepts possible-but-unassigned numbers flagged, rejects impossible ones with a reason', () => {
     expect(normaliseNumber('07700 900034', { country: 'GB' })).toMatchObject({ ok: true, flagged: true });
-    expect(normaliseNumber('12', { defaultCountry: 'US' })).toMatchObject({ ok: false });
+    expect(normaliseNumber('12', { defaultCountry: 'US' })).toEqual({ ok: false, reason: 'impossible number for US (no country given; read as US)' });
     expect(normaliseNumber('n/a', { defaultCountry: 'US' })).toEqual({ ok: false, reason: 'phone number contains letters' });
     expect(normaliseNumber('', {})).toEqual({ ok: false, reason: 'empty phone number' });
     expect(normaliseNumber('020 7946 0123', { country: 'Narnia' })).toEqual({ ok: false, reason: 'unknown country "Narnia"' });
@@ -30,5 +30,33 @@ describe('normaliseNumber', () => {
     expect(countryCode('Great Britain')).toBe('GB');
     expect(countryCode('zz')).toBeUndefined();
     expect(voiceApiNumber('+14155550100')).toBe('14155550100');
+  });
+});
+
+describe('rescues for numbers the country column cannot explain', () => {
+  it('reads 00 as the international prefix and long bare digits as international', () => {
+    expect(normaliseNumber('0044 20 7946 0911', { defaultCountry: 'US' })).toMatchObject({ ok: true, e164: '+442079460911', readAs: 'international' });
+    expect(normaliseNumber('441514960175', { defaultCountry: 'US' })).toMatchObject({ ok: true, e164: '+441514960175', readAs: 'international' });
+  });
+
+  it("uses the row's time zone for national numbers with no country", () => {
+    expect(normaliseNumber('(0151) 496-0501', { defaultCountry: 'US', timezone: 'Europe/London' })).toMatchObject({
+      ok: true,
+      e164: '+441514960501',
+      readAs: 'timezone',
+    });
+    expect(normaliseNumber('0117 496 0711', { defaultCountry: 'US', timezone: 'Europe/London' })).toMatchObject({ e164: '+441174960711' });
+    // Without a hint the same number stays invalid, with the primary reading's reason.
+    expect(normaliseNumber('0117 496 0711', { defaultCountry: 'US' })).toMatchObject({ ok: false });
+  });
+
+  it('never overrides a valid primary reading', () => {
+    expect(normaliseNumber('2125550123', { defaultCountry: 'US', timezone: 'Europe/London' })).toEqual({
+      ok: true,
+      e164: '+12125550123',
+      country: 'US',
+      flagged: false,
+    });
+    expect(normaliseNumber('+44 20 7946', { defaultCountry: 'US', timezone: 'Europe/London' })).toMatchObject({ ok: false });
   });
 });

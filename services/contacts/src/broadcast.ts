@@ -241,6 +241,7 @@ async function enqueue(
       const result = normaliseNumber(input, {
         country: typeof item === 'string' ? undefined : item.country,
         defaultCountry: request.audience.defaultCountry,
+        timezone: typeof item === 'string' ? undefined : item.timezone,
       });
       if (!result.ok) {
         counts.invalid++;

@@ -90,6 +90,7 @@ export class Importer {
     const result = normaliseNumber(get(fields.phone) ?? '', {
       country: get(fields.country),
       defaultCountry: this.options.defaultCountry,
+      timezone: get(fields.timezone),
     });
     if (!result.ok) {
       this.invalid(row, result.reason);

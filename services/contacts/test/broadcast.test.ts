@@ -149,7 +149,7 @@ describe('broadcast.request', () => {
       counts: { accepted: 4, duplicate: 2, suppressed: 2, invalid: 2 },
       invalid: [
         { input: 'call me maybe', reason: 'phone number contains letters' },
-        { input: '1234', reason: 'impossible number for US' },
+        { input: '1234', reason: 'impossible number for US (no country given; read as US)' },
       ],
     });
     const bid = reply.broadcastId;

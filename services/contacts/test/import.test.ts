@@ -79,11 +79,25 @@ describe('CSV import', () => {
       invalid: [
         { row: 1, reason: 'phone number contains letters' },
         { row: 2, reason: 'empty phone number' },
-        { row: 3, reason: 'impossible number for US' },
+        { row: 3, reason: 'impossible number for US (no country given; read as US)' },
         { row: 5, reason: 'impossible number for +44' },
       ],
       duplicate: [{ row: 6, of: 4 }],
     });
+  });
+
+  it('rescues numbers the default country cannot explain: 00 prefix, bare international, the row time zone', async () => {
+    const { listId, res } = await importInto('hints', fixture('no-country-hints.csv'), '?defaultCountry=US');
+    expect(res.status).toBe(200);
+    expect(report(res.body)).toEqual({
+      rowsRead: 4,
+      imported: 3,
+      updated: 0,
+      flagged: 0,
+      invalid: [{ row: 4, reason: 'impossible number for RU (no country given; read as US)' }],
+      duplicate: [],
+    });
+    expect((await contactsOf(listId)).map((c) => c.number)).toEqual(['+441514960175', '+441514960501', '+442079460911']);
   });
 
   it('treats +44 20 7946 0123, 020 7946 0123, 0044 20 7946 0123 and 442079460123 as one person', async () => {
