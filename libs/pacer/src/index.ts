@@ -1,0 +1,8 @@
+export {
+  createLocalPacer,
+  createSharedPacer,
+  PacerError,
+  type Pacer,
+  type PacerOptions,
+  type SharedPacerOptions,
+} from './pacer.js';

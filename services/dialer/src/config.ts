@@ -1,0 +1,52 @@
+import { ConfigError, count, httpUrl, loadConfig, logLevel, natsVariables, port, positiveNumber, readSecretFile, z } from '@clarion/config';
+
+/** Environment variables of the dialer; keys are the variable names so errors name them. */
+export const DialerEnv = z.object({
+  PORT: port(8082),
+  HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: logLevel,
+  ...natsVariables,
+  VOICE_API_URL: httpUrl().default('http://127.0.0.1:3000'),
+  VONAGE_APPLICATION_ID: z.string({ message: 'is required (the Vonage application id)' }).min(1),
+  VONAGE_PRIVATE_KEY_FILE: z.string().optional(),
+  VONAGE_PRIVATE_KEY: z.string().optional(),
+  WEBHOOK_PUBLIC_URL: httpUrl(),
+  ACCOUNT_CPS: positiveNumber(3),
+  ACCOUNT_MAX_CONCURRENT: count(1000),
+  DEFAULT_FROM: z
+    .string()
+    .regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +14155550100')
+    .optional(),
+  /** Spacing multiplier on 1000/CPS so jitter never pushes a rolling second above the limit. */
+  PACER_SAFETY_FACTOR: z.coerce.number().min(1).max(2).default(1.02),
+  /** With no event for this long, an ambiguous create surely did not place a call. */
+  AMBIGUITY_TIMEOUT_MS: count(60_000),
+  /** A bare claim younger than this may belong to a worker still placing the call. */
+  CLAIM_GRACE_MS: count(45_000),
+  /** A call slot is released after this long even if no final event arrived. */
+  CALL_SLOT_TIMEOUT_MS: count(15 * 60_000),
+  /** How long the account breaker stays open after 401/402/403. */
+  BREAKER_COOLDOWN_MS: count(60_000),
+  RINGING_TIMER_SECONDS: z.coerce.number().int().min(1).max(120).default(45),
+  LENGTH_TIMER_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
+  VOICE_API_TIMEOUT_MS: count(10_000),
+});
+export type DialerEnv = z.infer<typeof DialerEnv>;
+
+/** Parse the environment; the private key comes from VONAGE_PRIVATE_KEY or the file (never logged). */
+export function loadDialerConfig(env: Record<string, string | undefined>): DialerEnv & { privateKey: string } {
+  const config = loadConfig(DialerEnv, env);
+  let privateKey = config.VONAGE_PRIVATE_KEY?.replace(/\\n/g, '\n');
+  if (privateKey === undefined && config.VONAGE_PRIVATE_KEY_FILE !== undefined) {
+    privateKey = readSecretFile(config.VONAGE_PRIVATE_KEY_FILE, 'VONAGE_PRIVATE_KEY_FILE');
+  }
+  if (privateKey === undefined || !privateKey.includes('PRIVATE KEY')) {
+    throw new ConfigError([
+      {
+        variable: privateKey === undefined ? 'VONAGE_PRIVATE_KEY_FILE' : 'VONAGE_PRIVATE_KEY',
+        message: privateKey === undefined ? 'set VONAGE_PRIVATE_KEY_FILE or VONAGE_PRIVATE_KEY (PEM)' : 'must be a PEM private key',
+      },
+    ]);
+  }
+  return { ...config, privateKey };
+}

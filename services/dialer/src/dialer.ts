@@ -1,0 +1,881 @@
+import { ExponentialBackoff, BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleWhen, type IBackoff } from 'cockatiel';
+import {
+  ACCOUNT_SIGNAL,
+  AttemptEvent,
+  BroadcastControlState,
+  BroadcastSpec,
+  CallEvent,
+  CONSUMERS,
+  ContactFinal,
+  DialJob,
+  STREAMS,
+  attemptEventSubject,
+  broadcastEventSubject,
+  classifyAttempt,
+  contactFinalSubject,
+  decodeJson,
+  dialJobSubject,
+  dialRetrySubject,
+  type AttemptOutcome,
+  type BroadcastEvent,
+  type FinalState,
+} from '@clarion/contracts';
+import {
+  ensureConsumer,
+  publishJson,
+  SECOND_NS,
+  startConsumeLoop,
+  type ConsumeLoop,
+  type Disposition,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type KV,
+  type NatsConnection,
+} from '@clarion/nats';
+import { createSharedPacer, type Pacer } from '@clarion/pacer';
+import { toVoiceNumber, VoiceApiError, type CreateCallBody, type VoiceClient } from '@clarion/voice-client';
+import type { Logger } from '@clarion/logging';
+import { GateClosedError, PriorityGate } from './gate.js';
+import { Ledger, type LedgerEntry, type LedgerSignal } from './ledger.js';
+import { webhookUrls } from './urls.js';
+import { msUntilWindowOpens } from './window.js';
+
+/** Tunables of one dialer replica (see config.ts for the variables behind them). */
+export interface DialerSettings {
+  webhookPublicUrl: string;
+  accountCps: number;
+  accountMaxConcurrent: number;
+  defaultFrom?: string | undefined;
+  pacerSafetyFactor?: number;
+  ambiguityTimeoutMs: number;
+  claimGraceMs: number;
+  callSlotTimeoutMs: number;
+  breakerCooldownMs: number;
+  ringingTimerSeconds: number;
+  lengthTimerSeconds: number;
+  /** First delay for a job re-queued after a 429 (doubles with jitter per redelivery). */
+  rateLimitBackoffMs?: number;
+  /** After a final status, wait this long for out-of-order events before fixing the outcome. */
+  outcomeSettleMs?: number;
+  /** Ack wait of the dial consumers (ms); handlers heartbeat well inside it. */
+  ackWaitMs?: number;
+}
+
+export interface DialerDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  buckets: { broadcasts: KV; control: KV; ledger: KV; pacer: KV };
+  voice: VoiceClient;
+  logger: Logger;
+  settings: DialerSettings;
+  clock?: () => number;
+  /** Account pacer; defaults to the shared GCRA in the `pacer` bucket at ACCOUNT_CPS. */
+  pacer?: Pacer;
+  /** Identifies this replica in claims. */
+  replicaId?: string;
+}
+
+/** Counters for /metrics and tests. */
+export interface DialerStats {
+  placed: number;
+  ambiguous: number;
+  rateLimited: number;
+  refused: number;
+  activeCalls: number;
+  broadcasts: number;
+}
+
+export interface Dialer {
+  start(): Promise<void>;
+  /** Stop pulling, let in-flight attempts finish, stop consumers and watches. */
+  stop(): Promise<void>;
+  isReady(): boolean;
+  stats(): DialerStats;
+}
+
+type ControlStatus = BroadcastControlState['status'];
+
+interface Runtime {
+  id: string;
+  spec: BroadcastSpec;
+  control?: { state: BroadcastControlState; revision: number };
+  activeCalls: number;
+  pacer?: Pacer;
+  /** Open message streams of this broadcast's sources, closed on pause. */
+  iterators: Set<{ close(): Promise<void | Error> }>;
+  wake: Set<() => void>;
+  sources: Promise<void>[];
+  /** Aborted whenever the broadcast stops running, so its waiting jobs leave the gate and the pacer. */
+  notRunning: AbortController;
+}
+
+interface CallSlot {
+  runtime: Runtime;
+  timer: NodeJS.Timeout;
+}
+
+const PLACING_STATES = new Set<LedgerEntry['state']>(['claimed', 'ambiguous', 'released']);
+/** Best-first order used to pick a contact's final state from its attempts. */
+const BEST: AttemptOutcome[] = ['acknowledged', 'answered', 'voicemail', 'busy', 'no_answer', 'rejected', 'failed', 'invalid_number', 'unknown'];
+
+/** Create one dialer replica; several may run in one process (tests) or across hosts. */
+export function createDialer(deps: DialerDeps): Dialer {
+  const { nc, js, jsm, buckets, voice, logger, settings } = deps;
+  const clock = deps.clock ?? Date.now;
+  const replicaId = deps.replicaId ?? `dialer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const ledger = new Ledger(buckets.ledger);
+  const accountPacer =
+    deps.pacer ??
+    createSharedPacer({
+      kv: buckets.pacer,
+      key: 'account',
+      ratePerSecond: settings.accountCps,
+      ...(settings.pacerSafetyFactor === undefined ? {} : { safetyFactor: settings.pacerSafetyFactor }),
+    });
+  const ackWaitMs = settings.ackWaitMs ?? 30_000;
+  const settleMs = settings.outcomeSettleMs ?? 1000;
+  // A closed consume() leaves its last pull request open at the server until it expires; anything
+  // redelivered to it meanwhile is lost until ack_wait. Short pulls, and jobs handed back on pause or
+  // stop are delayed past their expiry, so they reach a live puller.
+  const pullExpiresMs = 2000;
+  const handBackMs = pullExpiresMs + 500;
+  // At most about one second of pacer backlog per replica, so a critical job never waits behind much.
+  const lookahead = Math.max(2, Math.min(256, Math.ceil(settings.accountCps)));
+  const perSource = Math.max(1, Math.min(64, lookahead));
+  const runtimes = new Map<string, Runtime>();
+  const slots = new Map<string, CallSlot>();
+  const stats: DialerStats = { placed: 0, ambiguous: 0, rateLimited: 0, refused: 0, activeCalls: 0, broadcasts: 0 };
+  const shutdown = new AbortController();
+  const background: Promise<unknown>[] = [];
+  const watchers: { stop(): void }[] = [];
+  const inFlight = new Set<Promise<unknown>>();
+  let eventsLoop: ConsumeLoop | undefined;
+  let ready = false;
+  let stopping = false;
+
+  const gate = new PriorityGate(lookahead, () => stats.activeCalls < settings.accountMaxConcurrent);
+
+  const breaker = circuitBreaker(
+    handleWhen((e) => e instanceof VoiceApiError && ['unauthorized', 'forbidden', 'payment_required'].includes(e.code)),
+    { halfOpenAfter: settings.breakerCooldownMs, breaker: new ConsecutiveBreaker(1) },
+  );
+  breaker.onBreak((reason) => {
+    const error = 'error' in reason ? reason.error : undefined;
+    const why =
+      error instanceof VoiceApiError
+        ? `Voice API refused the account (${error.code}, HTTP ${error.status ?? '?'}): ${error.message}`
+        : 'Voice API refused the account';
+    logger.error({ reason: why }, 'account breaker opened: dialling halted');
+    void haltRunning(why);
+  });
+  breaker.onReset(() => logger.info('account breaker closed'));
+
+  const backoff = new ExponentialBackoff({ initialDelay: settings.rateLimitBackoffMs ?? 500, maxDelay: 30_000 });
+  const backoffDelay = (deliveries: number): number => {
+    let b: IBackoff<unknown> = backoff.next();
+    for (let i = 1; i < Math.min(deliveries, 10); i += 1) b = b.next(undefined);
+    return Math.round(b.duration);
+  };
+
+  // ---- broadcast state ---------------------------------------------------------------------
+
+  const statusOf = (rt: Runtime): ControlStatus => rt.control?.state.status ?? 'running';
+  const shouldPull = (rt: Runtime): boolean => !stopping && (statusOf(rt) === 'running' || statusOf(rt) === 'cancelled');
+  const capOf = (rt: Runtime): number => rt.spec.request.pacing.maxConcurrent ?? Number.POSITIVE_INFINITY;
+
+  const notify = (rt: Runtime): void => {
+    if (statusOf(rt) !== 'running' || stopping) rt.notRunning.abort();
+    else if (rt.notRunning.signal.aborted) rt.notRunning = new AbortController();
+    for (const wake of [...rt.wake]) wake();
+    if (!shouldPull(rt)) for (const iterator of rt.iterators) void iterator.close();
+    gate.pump();
+  };
+
+  const waitForPull = (rt: Runtime): Promise<void> =>
+    new Promise((resolve) => {
+      if (shouldPull(rt) || stopping) return resolve();
+      const wake = () => {
+        if (shouldPull(rt) || stopping) {
+          rt.wake.delete(wake);
+          resolve();
+        }
+      };
+      rt.wake.add(wake);
+    });
+
+  const ensureRuntime = (spec: BroadcastSpec): Runtime => {
+    let rt = runtimes.get(spec.id);
+    if (rt) return rt;
+    rt = { id: spec.id, spec, activeCalls: 0, iterators: new Set(), wake: new Set(), sources: [], notRunning: new AbortController() };
+    const cps = spec.request.pacing.callsPerSecond;
+    if (cps !== undefined && cps < settings.accountCps) {
+      rt.pacer = createSharedPacer({
+        kv: buckets.pacer,
+        key: `broadcast.${spec.id}`,
+        ratePerSecond: cps,
+        ...(settings.pacerSafetyFactor === undefined ? {} : { safetyFactor: settings.pacerSafetyFactor }),
+      });
+    }
+    runtimes.set(spec.id, rt);
+    stats.broadcasts = runtimes.size;
+    const pending = pendingControl.get(spec.id);
+    if (pending) {
+      rt.control = pending;
+      pendingControl.delete(spec.id);
+      notify(rt);
+    }
+    rt.sources.push(runSource(rt, 'jobs'), runSource(rt, 'retries'));
+    return rt;
+  };
+  const pendingControl = new Map<string, { state: BroadcastControlState; revision: number }>();
+
+  async function loadSpec(broadcastId: string): Promise<BroadcastSpec | undefined> {
+    const known = runtimes.get(broadcastId);
+    if (known) return known.spec;
+    const entry = await buckets.broadcasts.get(broadcastId);
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    const parsed = BroadcastSpec.safeParse(safeJson(entry.value));
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  async function watchSpecs(): Promise<void> {
+    const iterator = await buckets.broadcasts.watch({ ignoreDeletes: true });
+    watchers.push({ stop: () => iterator.stop() });
+    for await (const entry of iterator) {
+      if (entry.operation !== 'PUT') continue;
+      const parsed = BroadcastSpec.safeParse(safeJson(entry.value));
+      if (!parsed.success) {
+        logger.warn({ key: entry.key, issues: parsed.error.issues.slice(0, 3) }, 'ignoring invalid broadcast spec');
+        continue;
+      }
+      const rt = runtimes.get(parsed.data.id);
+      if (rt) rt.spec = parsed.data;
+      else ensureRuntime(parsed.data);
+    }
+  }
+
+  async function watchControl(): Promise<void> {
+    const iterator = await buckets.control.watch({ ignoreDeletes: true });
+    watchers.push({ stop: () => iterator.stop() });
+    for await (const entry of iterator) {
+      if (entry.operation !== 'PUT') continue;
+      const parsed = BroadcastControlState.safeParse(safeJson(entry.value));
+      if (!parsed.success) {
+        logger.warn({ key: entry.key }, 'ignoring invalid broadcast control state');
+        continue;
+      }
+      const control = { state: parsed.data, revision: entry.revision };
+      const rt = runtimes.get(parsed.data.broadcastId);
+      if (!rt) {
+        pendingControl.set(parsed.data.broadcastId, control);
+        continue;
+      }
+      const before = statusOf(rt);
+      rt.control = control;
+      if (before !== parsed.data.status) {
+        logger.info({ broadcastId: rt.id, status: parsed.data.status }, 'broadcast control changed');
+      }
+      notify(rt);
+    }
+  }
+
+  /** Set every running broadcast to `halted` (CAS, so one replica wins) and announce it. */
+  async function haltRunning(reason: string): Promise<void> {
+    for (const rt of runtimes.values()) {
+      if (statusOf(rt) !== 'running') continue;
+      const state: BroadcastControlState = { broadcastId: rt.id, status: 'halted', reason, at: new Date(clock()).toISOString() };
+      try {
+        const data = new TextEncoder().encode(JSON.stringify(state));
+        const revision = rt.control
+          ? await buckets.control.update(rt.id, data, rt.control.revision)
+          : await buckets.control.create(rt.id, data);
+        rt.control = { state, revision };
+        notify(rt);
+        const event: BroadcastEvent = { kind: 'broadcast', broadcastId: rt.id, type: 'halted', at: state.at, reason };
+        await publishJson(js, broadcastEventSubject(rt.id), event, `halted.${rt.id}.${revision}`);
+      } catch (error) {
+        // Another replica changed the state first; its watch update will reach us.
+        logger.debug({ broadcastId: rt.id, err: error }, 'halt lost the race');
+      }
+    }
+  }
+
+  // ---- pulling -----------------------------------------------------------------------------
+
+  async function runSource(rt: Runtime, kind: 'jobs' | 'retries'): Promise<void> {
+    const durable = kind === 'jobs' ? CONSUMERS.dialerJobs(rt.id) : CONSUMERS.dialerRetries(rt.id);
+    const filter = kind === 'jobs' ? dialJobSubject(rt.id) : dialRetrySubject(rt.id);
+    let ensured = false;
+    let active = 0;
+    let freed: (() => void) | undefined;
+    while (!stopping) {
+      await waitForPull(rt);
+      if (stopping) break;
+      try {
+        if (!ensured) {
+          await ensureConsumer(jsm, STREAMS.dial.name, {
+            durable_name: durable,
+            filter_subject: filter,
+            ack_wait: Math.round(ackWaitMs / 1000) * SECOND_NS,
+          });
+          ensured = true;
+        }
+        const consumer = await js.consumers.get(STREAMS.dial.name, durable);
+        const messages = await consumer.consume({ max_messages: perSource, expires: pullExpiresMs });
+        rt.iterators.add(messages);
+        if (!shouldPull(rt)) void messages.close();
+        for await (const msg of messages) {
+          if (!shouldPull(rt)) {
+            msg.nak(handBackMs);
+            continue;
+          }
+          while (active >= perSource) await new Promise<void>((resolve) => (freed = resolve));
+          active += 1;
+          const task = settle(rt, msg).finally(() => {
+            active -= 1;
+            inFlight.delete(task);
+            freed?.();
+          });
+          inFlight.add(task);
+        }
+        rt.iterators.delete(messages);
+      } catch (error) {
+        if (stopping) break;
+        logger.warn({ broadcastId: rt.id, durable, err: error }, 'dial source failed; re-attaching');
+        await delay(500);
+      }
+    }
+  }
+
+  async function settle(rt: Runtime, msg: JsMsg): Promise<void> {
+    const heartbeat = setInterval(() => msg.working(), Math.max(1000, Math.floor(ackWaitMs / 3)));
+    let disposition: Disposition;
+    try {
+      disposition = await handleJob(rt, msg);
+    } catch (error) {
+      logger.error({ broadcastId: rt.id, err: error }, 'dial job failed; will retry');
+      disposition = { kind: 'nak', delayMs: 1000 };
+    } finally {
+      clearInterval(heartbeat);
+    }
+    if (disposition.kind === 'ack') await msg.ackAck().catch(() => msg.ack());
+    else if (disposition.kind === 'nak') msg.nak(Math.max(0, Math.round(disposition.delayMs)));
+    else {
+      logger.warn({ broadcastId: rt.id, seq: msg.seq, reason: disposition.reason }, 'dial job terminated');
+      msg.term(); // nats-server 2.9 ignores "+TERM <reason>"; the reason is in the log line above
+    }
+  }
+
+  // ---- one dial job ------------------------------------------------------------------------
+
+  async function handleJob(rt: Runtime, msg: JsMsg): Promise<Disposition> {
+    let job: DialJob;
+    try {
+      const parsed = DialJob.safeParse(decodeJson(msg.data, 'dial job'));
+      if (!parsed.success) {
+        return { kind: 'term', reason: `invalid dial job: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+      }
+      job = parsed.data;
+    } catch (error) {
+      return { kind: 'term', reason: (error as Error).message };
+    }
+    if (job.broadcastId !== rt.id) return { kind: 'term', reason: `job for ${job.broadcastId} on ${rt.id}'s subject` };
+
+    const request = rt.spec.request;
+    const now = clock();
+    const status = statusOf(rt);
+    if (status === 'cancelled') {
+      await publishFinal(job, 'cancelled', job.attempt - 1, rt.control?.state.reason ?? 'broadcast cancelled');
+      return { kind: 'ack' };
+    }
+    if (status !== 'running') return { kind: 'nak', delayMs: handBackMs };
+    const expiresAt = request.expiresAt ? Date.parse(request.expiresAt) : undefined;
+    if (expiresAt !== undefined && now >= expiresAt) {
+      await publishFinal(job, job.attempt > 1 ? await bestPrevious(job) : 'expired', job.attempt - 1, 'broadcast expired');
+      return { kind: 'ack' };
+    }
+    if (job.notBefore !== undefined && job.notBefore > now) return { kind: 'nak', delayMs: job.notBefore - now };
+    if (request.window && !request.window.override) {
+      const wait = msUntilWindowOpens(request.window, now, job.timezone);
+      if (wait > 0) {
+        if (expiresAt !== undefined && now + wait >= expiresAt) {
+          await publishFinal(job, 'outside_window', job.attempt - 1, 'broadcast expires before the calling window opens');
+          return { kind: 'ack' };
+        }
+        return { kind: 'nak', delayMs: wait };
+      }
+    }
+
+    // Wait for a pipeline place and a call slot (account and broadcast caps), critical first.
+    const key = ledger.key(job.broadcastId, job.contactId, job.attempt);
+    const leaveWhen = AbortSignal.any([shutdown.signal, rt.notRunning.signal]);
+    let leave: () => void;
+    try {
+      leave = await gate.enter(
+        request.priority,
+        () => rt.activeCalls < capOf(rt) && statusOf(rt) === 'running',
+        leaveWhen,
+        () => takeSlot(key, rt, settings.callSlotTimeoutMs),
+      );
+    } catch (error) {
+      if (!(error instanceof GateClosedError)) throw error;
+      if (statusOf(rt) === 'cancelled' && !stopping) {
+        await publishFinal(job, 'cancelled', job.attempt - 1, rt.control?.state.reason ?? 'broadcast cancelled');
+        return { kind: 'ack' };
+      }
+      // Paused, halted or shutting down: back to the queue, pulled again when running.
+      return { kind: 'nak', delayMs: handBackMs };
+    }
+    try {
+      const outcome = await attempt(rt, job, key, msg, leaveWhen);
+      if (outcome.releaseSlot) releaseSlot(key);
+      return outcome.disposition;
+    } catch (error) {
+      releaseSlot(key);
+      throw error;
+    } finally {
+      leave();
+    }
+  }
+
+  interface AttemptResult {
+    disposition: Disposition;
+    releaseSlot: boolean;
+  }
+
+  /** Claim, pace and place one attempt. */
+  async function attempt(rt: Runtime, job: DialJob, key: string, msg: JsMsg, leaveWhen: AbortSignal): Promise<AttemptResult> {
+    const now = clock();
+    const claim = await takeClaim(job, key, now);
+    if (claim.kind === 'done') return { disposition: { kind: 'ack' }, releaseSlot: true };
+    if (claim.kind === 'wait') return { disposition: { kind: 'nak', delayMs: claim.delayMs }, releaseSlot: true };
+
+    try {
+      // Sign the token now (cheap when reused) so the request leaves right at its paced time.
+      await voice.prepare().catch(() => undefined);
+      if (rt.pacer) await rt.pacer.acquire(leaveWhen);
+      await accountPacer.acquire(leaveWhen);
+    } catch {
+      await releaseClaim(key, 'stopped while waiting for the pacer');
+      return { disposition: { kind: 'nak', delayMs: handBackMs }, releaseSlot: true };
+    }
+    if (statusOf(rt) !== 'running') {
+      await releaseClaim(key, `broadcast ${statusOf(rt)} while waiting for the pacer`);
+      return { disposition: { kind: 'nak', delayMs: statusOf(rt) === 'cancelled' ? 0 : handBackMs }, releaseSlot: true };
+    }
+
+    const body = createBody(rt.spec, job);
+    try {
+      const call = await breaker.execute(() => voice.createCall(body));
+      stats.placed += 1;
+      const recorded = await ledger.modify(key, (entry) => {
+        entry.uuid = call.uuid;
+        entry.placedAt = clock();
+        if (PLACING_STATES.has(entry.state)) entry.state = 'placed';
+        return entry;
+      });
+      await publishAttempt(job, 'placed', { uuid: call.uuid }, `placed.${key}.${claim.tries}`);
+      // Events may have finished the attempt before we recorded the uuid.
+      return { disposition: { kind: 'ack' }, releaseSlot: recorded?.entry.state === 'final' };
+    } catch (error) {
+      return failedCreate(rt, job, key, msg, error);
+    }
+  }
+
+  async function failedCreate(rt: Runtime, job: DialJob, key: string, msg: JsMsg, error: unknown): Promise<AttemptResult> {
+    if (error instanceof BrokenCircuitError) {
+      await releaseClaim(key, 'account breaker open');
+      return { disposition: { kind: 'nak', delayMs: settings.breakerCooldownMs }, releaseSlot: true };
+    }
+    if (!(error instanceof VoiceApiError)) {
+      await releaseClaim(key, 'create not attempted');
+      throw error;
+    }
+    const log = { broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, code: error.code, status: error.status };
+    if (error.ambiguous) {
+      stats.ambiguous += 1;
+      const since = clock();
+      await ledger.modify(key, (entry) => {
+        if (!PLACING_STATES.has(entry.state)) return undefined; // events already proved the call
+        entry.state = 'ambiguous';
+        entry.ambiguousSince = since;
+        entry.reason = error.message;
+        return entry;
+      });
+      logger.warn(log, 'ambiguous create: the call may have been placed; waiting for its events');
+      await publishAttempt(job, 'ambiguous', { reason: `${error.code}: ${error.message}` }, `ambiguous.${key}.${since}`);
+      // Hold the slot until events resolve it or the resolution timeout passes.
+      takeSlot(key, rt, settings.ambiguityTimeoutMs);
+      return { disposition: { kind: 'nak', delayMs: settings.ambiguityTimeoutMs }, releaseSlot: false };
+    }
+    if (error.code === 'rate_limited') {
+      stats.rateLimited += 1;
+      await accountPacer.penalise();
+      nc.publish(ACCOUNT_SIGNAL, JSON.stringify({ type: 'rate_limited', at: clock() }));
+      await releaseClaim(key, 'rate limited (429); not placed');
+      const wait = backoffDelay(msg.info.deliveryCount);
+      logger.warn({ ...log, retryInMs: wait }, 'Voice API rate limit hit; pacer penalised, job re-queued');
+      return { disposition: { kind: 'nak', delayMs: wait }, releaseSlot: true };
+    }
+    if (error.code === 'unauthorized' || error.code === 'forbidden' || error.code === 'payment_required') {
+      await releaseClaim(key, `${error.code}; not placed`);
+      return { disposition: { kind: 'nak', delayMs: settings.breakerCooldownMs }, releaseSlot: true };
+    }
+    if (error.code === 'network' || error.code === 'timeout') {
+      // Not ambiguous: nothing reached the provider (connection refused, DNS).
+      await releaseClaim(key, `${error.code}; not sent`);
+      logger.warn(log, 'Voice API unreachable; job re-queued');
+      return { disposition: { kind: 'nak', delayMs: backoffDelay(msg.info.deliveryCount) }, releaseSlot: true };
+    }
+    // A definite refusal for this number (400/404/422): the attempt ends now.
+    stats.refused += 1;
+    const outcome: AttemptOutcome = /\bto\b|number/i.test(error.message) ? 'invalid_number' : 'failed';
+    await publishAttempt(job, 'refused', { reason: error.message }, `refused.${key}`);
+    const finished = await ledger.modify(key, (entry) => {
+      if (entry.state === 'final') return undefined;
+      entry.state = 'final';
+      entry.outcome = outcome;
+      entry.finalAt = clock();
+      entry.reason = error.message;
+      return entry;
+    });
+    if (finished) await followUp(key, finished.entry);
+    return { disposition: { kind: 'ack' }, releaseSlot: true };
+  }
+
+  type Claim = { kind: 'go'; tries: number } | { kind: 'done' } | { kind: 'wait'; delayMs: number };
+
+  /** Take the durable claim before any create request; decide what an existing claim means. */
+  async function takeClaim(job: DialJob, key: string, now: number): Promise<Claim> {
+    const fresh: LedgerEntry = {
+      state: 'claimed',
+      broadcastId: job.broadcastId,
+      contactId: job.contactId,
+      attempt: job.attempt,
+      number: job.number,
+      owner: replicaId,
+      claimedAt: now,
+      tries: 1,
+      signals: [],
+      job: stripNotBefore(job),
+    };
+    for (let round = 0; round < 5; round += 1) {
+      if (await ledger.create(key, fresh)) return { kind: 'go', tries: 1 };
+      const existing = await ledger.get(key);
+      if (!existing) continue;
+      const entry = existing.value;
+      if (entry.state === 'placed' || entry.state === 'final') return { kind: 'done' };
+      if (entry.state === 'released' || (entry.state === 'ambiguous' && now - (entry.ambiguousSince ?? 0) >= settings.ambiguityTimeoutMs)) {
+        const wasAmbiguous = entry.state === 'ambiguous';
+        const tries = entry.tries + 1;
+        const taken = await ledger.replace(key, { ...fresh, tries, signals: entry.signals }, existing.revision);
+        if (!taken) continue;
+        if (wasAmbiguous) {
+          logger.info({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt }, 'no event for an ambiguous create: re-placing the attempt');
+        }
+        return { kind: 'go', tries };
+      }
+      if (entry.state === 'ambiguous') {
+        return { kind: 'wait', delayMs: Math.max(1000, settings.ambiguityTimeoutMs - (now - (entry.ambiguousSince ?? now))) };
+      }
+      // A bare claim: another worker may still be placing; after the grace it is ambiguous.
+      const age = now - entry.claimedAt;
+      if (age < settings.claimGraceMs) return { kind: 'wait', delayMs: Math.min(1000, settings.claimGraceMs - age + 50) };
+      const marked = await ledger.replace(key, { ...entry, state: 'ambiguous', ambiguousSince: now, reason: 'claim without result' }, existing.revision);
+      if (!marked) continue;
+      stats.ambiguous += 1;
+      await publishAttempt(job, 'ambiguous', { reason: 'claimed but no create result recorded (crash or lost reply)' }, `ambiguous.${key}.${now}`);
+      return { kind: 'wait', delayMs: settings.ambiguityTimeoutMs };
+    }
+    return { kind: 'wait', delayMs: 1000 };
+  }
+
+  /** The create request surely did not happen: let the next delivery claim again. */
+  async function releaseClaim(key: string, reason: string): Promise<void> {
+    await ledger.modify(key, (entry) => {
+      if (entry.state !== 'claimed' || entry.owner !== replicaId) return undefined;
+      entry.state = 'released';
+      entry.reason = reason;
+      return entry;
+    });
+  }
+
+  function createBody(spec: BroadcastSpec, job: DialJob): CreateCallBody {
+    const { answerUrl, eventUrl } = webhookUrls(settings.webhookPublicUrl, spec, job);
+    const from = spec.request.from ?? settings.defaultFrom;
+    const body: CreateCallBody = {
+      to: [{ type: 'phone', number: toVoiceNumber(job.number) }],
+      answer_url: [answerUrl],
+      event_url: [eventUrl],
+      ringing_timer: settings.ringingTimerSeconds,
+      length_timer: settings.lengthTimerSeconds,
+      // Detection tells voicemail from a person; `hangup` also ends machine-answered calls.
+      machine_detection: spec.request.machine.action === 'hangup' ? 'hangup' : 'continue',
+    };
+    if (from) body.from = { type: 'phone', number: toVoiceNumber(from) };
+    else body.random_from_number = true;
+    return body;
+  }
+
+  // ---- call slots --------------------------------------------------------------------------
+
+  function takeSlot(key: string, rt: Runtime, timeoutMs: number): void {
+    const existing = slots.get(key);
+    if (existing) clearTimeout(existing.timer);
+    else {
+      rt.activeCalls += 1;
+      stats.activeCalls += 1;
+    }
+    const timer = setTimeout(() => releaseSlot(key), timeoutMs);
+    timer.unref();
+    slots.set(key, { runtime: rt, timer });
+  }
+
+  function releaseSlot(key: string): void {
+    const slot = slots.get(key);
+    if (!slot) return;
+    clearTimeout(slot.timer);
+    slots.delete(key);
+    slot.runtime.activeCalls -= 1;
+    stats.activeCalls -= 1;
+    gate.pump();
+  }
+
+  // ---- outcomes ----------------------------------------------------------------------------
+
+  async function handleCallEvent(msg: JsMsg): Promise<Disposition> {
+    let event: CallEvent;
+    try {
+      const parsed = CallEvent.safeParse(decodeJson(msg.data, 'call event'));
+      if (!parsed.success) return { kind: 'term', reason: `invalid call event: ${parsed.error.issues[0]?.message ?? 'schema'}` };
+      event = parsed.data;
+    } catch (error) {
+      return { kind: 'term', reason: (error as Error).message };
+    }
+    const key = ledger.key(event.broadcastId, event.contactId, event.attempt);
+    const spec = await loadSpec(event.broadcastId);
+    const ackKey = spec?.request.acknowledgement?.key ?? '1';
+    const signal: LedgerSignal = { status: event.status };
+    if (event.detail !== undefined) signal.detail = event.detail;
+    if (event.digits !== undefined) signal.digits = event.digits;
+    let resolvedAmbiguity = false;
+    const now = clock();
+    const result = await ledger.modify(key, (entry) => {
+      resolvedAmbiguity = false;
+      let changed = false;
+      if (!entry.signals.some((s) => sameSignal(s, signal))) {
+        entry.signals.push(signal);
+        changed = true;
+      }
+      if (PLACING_STATES.has(entry.state)) {
+        resolvedAmbiguity = entry.state === 'ambiguous';
+        entry.state = 'placed';
+        entry.uuid ??= event.uuid;
+        changed = true;
+      }
+      if (entry.state !== 'final') {
+        const view = classifyAttempt(entry.signals, ackKey);
+        if (view.final && entry.finalSeenAt === undefined) {
+          // Events are applied concurrently and may come out of order: let stragglers land first.
+          entry.finalSeenAt = now;
+          changed = true;
+        } else if (view.final && now - (entry.finalSeenAt ?? now) >= settleMs) {
+          entry.state = 'final';
+          entry.outcome = view.outcome;
+          entry.finalAt = clock();
+          changed = true;
+        }
+      }
+      return changed ? entry : undefined;
+    });
+    if (!result) {
+      logger.warn({ broadcastId: event.broadcastId, contactId: event.contactId, attempt: event.attempt, uuid: event.uuid }, 'call event for an attempt without a claim; ignored');
+      return { kind: 'ack' };
+    }
+    const entry = result.entry;
+    if (resolvedAmbiguity) {
+      const job = jobOf(entry);
+      logger.info({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt }, 'ambiguous create resolved: the call was placed');
+      await publishAttempt(job, 'placed', { uuid: event.uuid, reason: 'resolved from call events' }, `placed.${key}.${event.uuid}`);
+    }
+    if (entry.state !== 'final' && entry.finalSeenAt !== undefined) {
+      // Come back once the settle time has passed to finalise (any replica may do it).
+      return { kind: 'nak', delayMs: Math.max(1, settleMs - (now - entry.finalSeenAt)) };
+    }
+    if (entry.state === 'final') {
+      releaseSlot(key);
+      nc.publish(ACCOUNT_SIGNAL, JSON.stringify({ type: 'slot_released', key }));
+      if (!entry.followedUp) await followUp(key, entry);
+    }
+    return { kind: 'ack' };
+  }
+
+  /** After an attempt's outcome: publish it, then schedule the retry or the contact's final state. */
+  async function followUp(key: string, entry: LedgerEntry): Promise<void> {
+    const job = jobOf(entry);
+    const outcome = entry.outcome ?? 'unknown';
+    const spec = await loadSpec(job.broadcastId);
+    const finalAt = entry.finalAt ?? clock();
+    let retryAt: number | undefined;
+    if (spec) {
+      const request = spec.request;
+      const retryable =
+        outcome !== 'acknowledged' &&
+        ((request.retry.on as readonly string[]).includes(outcome) || (outcome === 'voicemail' && request.machine.countAs === 'retry'));
+      const candidate = finalAt + request.retry.delaySeconds * 1000;
+      const expiresAt = request.expiresAt ? Date.parse(request.expiresAt) : undefined;
+      const status = runtimes.get(job.broadcastId)?.control?.state.status ?? (await controlStatus(job.broadcastId));
+      if (retryable && job.attempt < request.retry.maxAttempts && status !== 'cancelled' && (expiresAt === undefined || candidate < expiresAt)) {
+        retryAt = candidate;
+      }
+    }
+    const extra: Partial<AttemptEvent> = { outcome, ...(entry.uuid ? { uuid: entry.uuid } : {}), ...(retryAt ? { retryAt } : {}) };
+    if (entry.reason && entry.state === 'final' && !entry.uuid) extra.reason = entry.reason;
+    await publishAttempt(job, 'outcome', extra, `outcome.${key}`);
+    if (retryAt !== undefined) {
+      const next: DialJob = { ...job, attempt: job.attempt + 1, notBefore: retryAt };
+      await publishJson(js, dialRetrySubject(job.broadcastId), next, ledger.key(job.broadcastId, job.contactId, next.attempt));
+    } else {
+      const best = job.attempt > 1 ? betterOf(outcome, await bestPrevious(job)) : outcome;
+      await publishFinal(job, best, job.attempt, outcome === best ? entry.reason : undefined);
+    }
+    await ledger.modify(key, (e) => {
+      if (e.followedUp) return undefined;
+      e.followedUp = true;
+      if (retryAt !== undefined) e.retryAt = retryAt;
+      return e;
+    });
+  }
+
+  async function controlStatus(broadcastId: string): Promise<ControlStatus> {
+    const entry = await buckets.control.get(broadcastId);
+    if (!entry || entry.operation !== 'PUT') return 'running';
+    const parsed = BroadcastControlState.safeParse(safeJson(entry.value));
+    return parsed.success ? parsed.data.status : 'running';
+  }
+
+  /** The best outcome of a contact's earlier attempts (a retried `answered` still counts). */
+  async function bestPrevious(job: DialJob): Promise<FinalState> {
+    let best: AttemptOutcome = 'unknown';
+    for (let n = 1; n < job.attempt; n += 1) {
+      const previous = await ledger.get(ledger.key(job.broadcastId, job.contactId, n));
+      if (previous?.value.outcome) best = betterOf(best, previous.value.outcome);
+    }
+    return best;
+  }
+
+  async function publishAttempt(job: DialJob, phase: AttemptEvent['phase'], extra: Partial<AttemptEvent>, msgId: string): Promise<void> {
+    const event = AttemptEvent.parse({
+      kind: 'attempt',
+      broadcastId: job.broadcastId,
+      contactId: job.contactId,
+      attempt: job.attempt,
+      number: job.number,
+      phase,
+      at: new Date(clock()).toISOString(),
+      ...extra,
+    });
+    await publishJson(js, attemptEventSubject(job.broadcastId), event, msgId);
+  }
+
+  async function publishFinal(job: DialJob, state: FinalState, attempts: number, reason?: string): Promise<void> {
+    const final: ContactFinal = {
+      kind: 'contact',
+      broadcastId: job.broadcastId,
+      contactId: job.contactId,
+      number: job.number,
+      state,
+      attempts,
+      at: new Date(clock()).toISOString(),
+      ...(reason ? { reason } : {}),
+    };
+    await publishJson(js, contactFinalSubject(job.broadcastId), ContactFinal.parse(final), `final.${job.broadcastId}.${job.contactId}`);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  return {
+    async start() {
+      await voice.warmUp();
+      await ensureConsumer(jsm, STREAMS.events.name, {
+        durable_name: CONSUMERS.dialerCallEvents,
+        filter_subject: 'evt.call.>',
+      });
+      const signals = nc.subscribe(ACCOUNT_SIGNAL, {
+        callback: (error, msg) => {
+          if (error) return;
+          const signal = safeJson(msg.data) as { type?: string; key?: string } | undefined;
+          if (signal?.type === 'slot_released' && typeof signal.key === 'string') releaseSlot(signal.key);
+        },
+      });
+      watchers.push({ stop: () => signals.unsubscribe() });
+      background.push(
+        watchSpecs().catch((error) => logger.error({ err: error }, 'broadcast watch ended')),
+        watchControl().catch((error) => logger.error({ err: error }, 'control watch ended')),
+      );
+      eventsLoop = startConsumeLoop({
+        nc,
+        stream: STREAMS.events.name,
+        consumer: CONSUMERS.dialerCallEvents,
+        concurrency: 64,
+        handler: handleCallEvent,
+        onError: (error) => logger.error({ err: error }, 'call event handling failed; will retry'),
+        onTerm: (reason) => logger.warn({ reason }, 'call event terminated'),
+      });
+      ready = true;
+    },
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      ready = false;
+      for (const rt of runtimes.values()) notify(rt);
+      // Jobs not yet paced go back to the queue at once; calls being created finish.
+      shutdown.abort();
+      gate.close();
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      await Promise.allSettled([...runtimes.values()].flatMap((rt) => rt.sources));
+      await eventsLoop?.stop();
+      for (const watcher of watchers) watcher.stop();
+      await Promise.allSettled(background);
+      for (const slot of slots.values()) clearTimeout(slot.timer);
+    },
+    isReady: () => ready && !nc.isClosed(),
+    stats: () => ({ ...stats }),
+  };
+}
+
+function sameSignal(a: LedgerSignal, b: LedgerSignal): boolean {
+  return a.status === b.status && a.detail === b.detail && a.digits === b.digits;
+}
+
+function betterOf(a: AttemptOutcome, b: AttemptOutcome): AttemptOutcome;
+function betterOf(a: FinalState, b: FinalState): FinalState;
+function betterOf(a: FinalState, b: FinalState): FinalState {
+  const ia = BEST.indexOf(a as AttemptOutcome);
+  const ib = BEST.indexOf(b as AttemptOutcome);
+  if (ia < 0) return b;
+  if (ib < 0) return a;
+  return ia <= ib ? a : b;
+}
+
+function stripNotBefore(job: DialJob): DialJob {
+  const { notBefore: _ignored, ...rest } = job;
+  return rest;
+}
+
+/** The job an entry was claimed for (kept in the ledger so retries need no other lookup). */
+function jobOf(entry: LedgerEntry): DialJob {
+  return entry.job ?? { broadcastId: entry.broadcastId, contactId: entry.contactId, attempt: entry.attempt, number: entry.number };
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,78 @@
+import { ConfigError, natsSettings } from '@clarion/config';
+import { createLogger } from '@clarion/logging';
+import { connectNats, ensureBuckets, ensureStreams, jetstream } from '@clarion/nats';
+import { listen } from '@clarion/http';
+import { createVoiceClient } from '@clarion/voice-client';
+import { createApp } from './app.js';
+import { loadDialerConfig } from './config.js';
+import { createDialer } from './dialer.js';
+
+const config = (() => {
+  try {
+    return loadDialerConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`dialer: ${error.message}\n`);
+    process.exit(1);
+  }
+})();
+const logger = createLogger({ service: 'dialer', level: config.LOG_LEVEL });
+
+const nc = await connectNats(natsSettings(config, 'dialer'));
+const replicas = { replicas: config.NATS_REPLICAS };
+const jsm = await ensureStreams(nc, replicas);
+const buckets = await ensureBuckets(nc, replicas);
+const voice = createVoiceClient({
+  baseUrl: config.VOICE_API_URL,
+  applicationId: config.VONAGE_APPLICATION_ID,
+  privateKey: config.privateKey,
+  timeoutMs: config.VOICE_API_TIMEOUT_MS,
+});
+const dialer = createDialer({
+  nc,
+  js: jetstream(nc),
+  jsm,
+  buckets,
+  voice,
+  logger,
+  settings: {
+    webhookPublicUrl: config.WEBHOOK_PUBLIC_URL,
+    accountCps: config.ACCOUNT_CPS,
+    accountMaxConcurrent: config.ACCOUNT_MAX_CONCURRENT,
+    defaultFrom: config.DEFAULT_FROM,
+    pacerSafetyFactor: config.PACER_SAFETY_FACTOR,
+    ambiguityTimeoutMs: config.AMBIGUITY_TIMEOUT_MS,
+    claimGraceMs: config.CLAIM_GRACE_MS,
+    callSlotTimeoutMs: config.CALL_SLOT_TIMEOUT_MS,
+    breakerCooldownMs: config.BREAKER_COOLDOWN_MS,
+    ringingTimerSeconds: config.RINGING_TIMER_SECONDS,
+    lengthTimerSeconds: config.LENGTH_TIMER_SECONDS,
+  },
+});
+await dialer.start();
+const { app } = createApp({ dialer, nc, logger });
+const server = await listen(app, config.PORT, config.HOST);
+logger.info({ port: config.PORT }, 'listening');
+
+let closing = false;
+const shutdown = async (signal: string) => {
+  if (closing) return;
+  closing = true;
+  logger.info({ signal }, 'shutting down');
+  const force = setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, 9_500);
+  force.unref();
+  try {
+    await dialer.stop();
+    await new Promise((resolve) => server.close(resolve));
+    await nc.drain();
+    process.exit(0);
+  } catch (error) {
+    logger.error({ err: error }, 'shutdown failed');
+    process.exit(1);
+  }
+};
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

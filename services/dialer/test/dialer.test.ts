@@ -1,0 +1,320 @@
+import { publishJson } from '@clarion/nats';
+import { dialJobSubject } from '@clarion/contracts';
+import { waitFor } from '@clarion/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { World } from './harness.js';
+
+const world = new World();
+let seq = 0;
+const newId = (label: string) => `${label}-${++seq}-${Date.now().toString(36)}`;
+
+beforeAll(() => world.start());
+afterEach(async () => {
+  await world.stopDialers();
+  world.api.reply = () => ({ status: 201 });
+});
+afterAll(() => world.stop());
+
+const finalOf = (bid: string, cid: string) => world.of('contact', bid).find((e) => e.contactId === cid);
+
+describe('dialer', () => {
+  it('places a call with the documented body, then reports the outcome and the final state', async () => {
+    await world.dialer();
+    const bid = newId('basic');
+    await world.broadcast(bid, { machine: { action: 'hangup' } });
+    await world.jobs(bid, 1, { vars: { street: 'Elm' } });
+    const call = await waitFor(() => world.api.callsFor(bid)[0], { message: 'call placed' });
+    expect(call.body.to).toEqual([{ type: 'phone', number: '14155550100' }]);
+    expect(call.body.random_from_number).toBe(true);
+    expect(call.body.ringing_timer).toBe(45);
+    expect(call.body.machine_detection).toBe('hangup');
+    const answer = new URL(call.body.answer_url[0]!);
+    expect(answer.pathname).toBe('/hooks/webhooks/answer');
+    expect(Object.fromEntries(answer.searchParams)).toMatchObject({ b: bid, c: 'c0', a: '1' });
+    const vars = JSON.parse(Buffer.from(answer.searchParams.get('v')!, 'base64url').toString('utf8'));
+    expect(vars).toEqual({ name: 'Person 0', language: 'en-US', vars: { street: 'Elm' } });
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'placed' && e.uuid === call.uuid), { message: 'placed event' });
+
+    await world.callEvents(call, ['started', 'ringing', 'answered', 'human', 'completed']);
+    const final = await waitFor(() => finalOf(bid, 'c0'), { message: 'contact final' });
+    expect(final).toMatchObject({ state: 'answered', attempts: 1 });
+    expect(world.of('attempt', bid).find((e) => e.phase === 'outcome')).toMatchObject({ outcome: 'answered' });
+  });
+
+  it('never calls twice when a job is delivered twice, across two replicas', async () => {
+    await Promise.all([world.dialer(), world.dialer()]);
+    const bid = newId('dup');
+    await world.broadcast(bid);
+    const [job] = await world.jobs(bid, 1);
+    // The same job again under another message id, as a republish after the duplicate window would.
+    await publishJson(world.js, dialJobSubject(bid), job, `${bid}.c0.1.again`);
+    await world.jobs(bid, 3, {}, 1);
+    await waitFor(() => world.api.callsFor(bid).length >= 4, { message: '4 calls' });
+    await waitFor(async () => (await world.jsm.consumers.info('DIAL', `dialer-jobs-${bid}`)).num_ack_pending === 0, {
+      message: 'jobs settled',
+    });
+    expect(world.api.callsFor(bid).filter((c) => c.c === 'c0')).toHaveLength(1);
+    expect(world.api.callsFor(bid)).toHaveLength(4);
+  });
+
+  it('never retries an ambiguous create blindly; its events resolve it as placed', async () => {
+    await world.dialer({ ambiguityTimeoutMs: 60_000 }, 300);
+    const bid = newId('ambig');
+    await world.broadcast(bid);
+    world.api.reply = (call) => (call.b === bid ? 'hang' : { status: 201 });
+    await world.jobs(bid, 1);
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'ambiguous'), { message: 'ambiguous event' });
+    const call = world.api.callsFor(bid)[0]!;
+    await world.callEvents(call, ['started', 'ringing', 'busy', 'completed']);
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'outcome'), { message: 'outcome' });
+    expect(world.of('attempt', bid).filter((e) => e.phase === 'placed')).toHaveLength(1);
+    expect(world.api.callsFor(bid)).toHaveLength(1);
+  });
+
+  it('re-places an ambiguous attempt only after the resolution timeout without events', async () => {
+    await world.dialer({ ambiguityTimeoutMs: 1500 }, 300);
+    const bid = newId('ambig2');
+    await world.broadcast(bid);
+    let first = true;
+    world.api.reply = () => {
+      if (!first) return { status: 201 };
+      first = false;
+      return { status: 503 };
+    };
+    await world.jobs(bid, 1);
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'ambiguous'), { message: 'ambiguous' });
+    const ambiguousAt = Date.now();
+    const second = await waitFor(() => world.api.callsFor(bid)[1], { message: 're-placed' });
+    expect(second.at - ambiguousAt).toBeGreaterThanOrEqual(1200);
+    expect(second.a).toBe(1);
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'placed'), { message: 'placed' });
+    expect(world.api.callsFor(bid)).toHaveLength(2);
+  });
+
+  it('a 429 slows the account and the job is placed later, once', async () => {
+    await world.dialer();
+    const bid = newId('rate');
+    await world.broadcast(bid);
+    let refused = 0;
+    world.api.reply = () => (refused++ < 1 ? { status: 429 } : { status: 201 });
+    await world.jobs(bid, 2);
+    await waitFor(() => world.of('attempt', bid).filter((e) => e.phase === 'placed').length === 2, { message: 'both placed' });
+    const calls = world.api.callsFor(bid);
+    expect(calls.filter((c) => c.status === 429)).toHaveLength(1);
+    expect(calls.filter((c) => c.status === 201).map((c) => c.c).sort()).toEqual(['c0', 'c1']);
+  });
+
+  it('a 401 halts dialling with a clear reason', async () => {
+    await world.dialer();
+    const bid = newId('auth');
+    await world.broadcast(bid);
+    world.api.reply = () => ({ status: 401, body: { title: 'Unauthorized', detail: 'Invalid token' } });
+    await world.jobs(bid, 5);
+    const state = await waitFor(async () => {
+      const s = await world.control(bid);
+      return s?.status === 'halted' ? s : undefined;
+    }, { message: 'halted' });
+    expect(state.reason).toMatch(/unauthorized.*401/);
+    const event = await waitFor(() => world.of('broadcast', bid).find((e) => e.type === 'halted'), { message: 'halted event' });
+    expect(event.reason).toMatch(/unauthorized/);
+    const made = world.api.callsFor(bid).length;
+    expect(made).toBeLessThanOrEqual(2);
+    expect(world.of('attempt', bid).filter((e) => e.phase === 'placed')).toHaveLength(0);
+  });
+
+  it('pause stops dialling, resume continues, cancel finalises the rest as cancelled', async () => {
+    await world.dialer({ accountCps: 20 });
+    const bid = newId('ctl');
+    await world.broadcast(bid, {}, 'paused');
+    await world.jobs(bid, 4);
+    // Paused from the start: another broadcast proves the dialer is working meanwhile.
+    const other = newId('other');
+    await world.broadcast(other);
+    await world.jobs(other, 1);
+    await waitFor(() => world.api.callsFor(other).length === 1, { message: 'other broadcast dialled' });
+    expect(world.api.callsFor(bid)).toHaveLength(0);
+
+    await world.setControl(bid, 'running');
+    await waitFor(() => world.api.callsFor(bid).length === 4, { timeoutMs: 3000, message: 'resumed within a second or so' });
+
+    const cancelled = newId('cancel');
+    await world.broadcast(cancelled, {}, 'paused');
+    await world.jobs(cancelled, 3);
+    await world.setControl(cancelled, 'cancelled', 'operator cancelled');
+    await waitFor(() => world.of('contact', cancelled).length === 3, { message: 'all cancelled' });
+    expect(world.of('contact', cancelled).every((e) => e.state === 'cancelled' && e.attempts === 0)).toBe(true);
+    expect(world.api.callsFor(cancelled)).toHaveLength(0);
+  });
+
+  it('retries after the delay and stops once acknowledged', async () => {
+    await world.dialer();
+    const bid = newId('retry');
+    await world.broadcast(bid, {
+      acknowledgement: {},
+      retry: { maxAttempts: 3, delaySeconds: 1, on: ['busy', 'no_answer', 'answered'] },
+    });
+    await world.jobs(bid, 1);
+    const first = await waitFor(() => world.api.callsFor(bid)[0], { message: 'attempt 1' });
+    await world.callEvents(first, ['started', 'ringing', 'busy', 'completed']);
+    const outcome = await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'outcome'), { message: 'outcome 1' });
+    expect(outcome).toMatchObject({ outcome: 'busy' });
+    const second = await waitFor(() => world.api.callsFor(bid)[1], { message: 'attempt 2' });
+    expect(second.a).toBe(2);
+    expect(second.at).toBeGreaterThanOrEqual(outcome.retryAt as number);
+    await world.callEvents(second, ['started', 'answered', { status: 'input', digits: '1' }, 'completed']);
+    const final = await waitFor(() => finalOf(bid, 'c0'), { message: 'final' });
+    expect(final).toMatchObject({ state: 'acknowledged', attempts: 2 });
+    // Duplicated events change nothing and no third attempt follows.
+    await world.callEvents(second, ['completed']);
+    await new Promise((r) => setTimeout(r, 1500)); // the would-be retry delay: prove absence
+    expect(world.api.callsFor(bid)).toHaveLength(2);
+    expect(world.of('contact', bid)).toHaveLength(1);
+  });
+
+  it('dials critical broadcasts ahead of normal ones', async () => {
+    const normal = newId('normal');
+    const critical = newId('critical');
+    await world.broadcast(normal);
+    await world.jobs(normal, 12);
+    await world.dialer({ accountCps: 4 });
+    await waitFor(() => world.api.callsFor(normal).length >= 1, { message: 'normal started' });
+    await world.broadcast(critical, { priority: 'critical' });
+    await world.jobs(critical, 3);
+    await waitFor(() => world.api.callsFor(critical).length === 3, { message: 'critical dialled' });
+    const order = world.api.calls.filter((c) => c.b === normal || c.b === critical).map((c) => c.b);
+    const lastCritical = order.lastIndexOf(critical);
+    // At most the lookahead (4) plus the first normal call go before the critical ones.
+    expect(lastCritical).toBeLessThanOrEqual(1 + 4 + 3);
+    expect(order.length).toBeLessThan(15);
+    // Leave nothing dialling into the next test's account rate.
+    await world.setControl(normal, 'cancelled');
+    await waitFor(() => world.api.callsFor(normal).length + world.of('contact', normal).length === 12, { message: 'normal drained' });
+  });
+
+  it('terminates a poison job and keeps going', async () => {
+    await world.dialer();
+    const bid = newId('poison');
+    await world.broadcast(bid);
+    await publishJson(world.js, dialJobSubject(bid), { broadcastId: bid, contactId: 'bad', number: 'not-a-number', attempt: 1 });
+    await world.jobs(bid, 1);
+    await waitFor(() => world.api.callsFor(bid).length === 1, { message: 'good job dialled' });
+    expect(world.api.callsFor(bid)[0]!.c).toBe('c0');
+  });
+
+  it('finalises expired and outside-window contacts without calling', async () => {
+    await world.dialer();
+    const expired = newId('expired');
+    await world.broadcast(expired, { expiresAt: new Date(Date.now() - 1000).toISOString() });
+    await world.jobs(expired, 1);
+    await waitFor(() => finalOf(expired, 'c0')?.state === 'expired', { message: 'expired final' });
+    const closed = newId('window');
+    const hour = new Date().getUTCHours();
+    await world.broadcast(closed, {
+      window: { start: `${String((hour + 2) % 24).padStart(2, '0')}:00`, end: `${String((hour + 3) % 24).padStart(2, '0')}:00` },
+      expiresAt: new Date(Date.now() + 30 * 60_000).toISOString(),
+    });
+    await world.jobs(closed, 1);
+    await waitFor(() => finalOf(closed, 'c0')?.state === 'outside_window', { message: 'outside_window final' });
+    expect(world.api.callsFor(expired).length + world.api.callsFor(closed).length).toBe(0);
+  });
+
+  it('caps simultaneous calls per broadcast until outcomes free the slots', async () => {
+    await world.dialer();
+    const bid = newId('cap');
+    await world.broadcast(bid, { pacing: { maxConcurrent: 2 } });
+    await world.jobs(bid, 5);
+    await waitFor(() => world.api.callsFor(bid).length === 2, { message: 'two calls' });
+    await new Promise((r) => setTimeout(r, 300)); // prove no third call while two are live
+    expect(world.api.callsFor(bid)).toHaveLength(2);
+    await world.callEvents(world.api.callsFor(bid)[0]!, ['started', 'answered', 'completed']);
+    await waitFor(() => world.api.callsFor(bid).length === 3, { message: 'third call after a slot freed' });
+  });
+
+  it('keeps the account rate across three replicas in every rolling second', async () => {
+    const rate = 10;
+    // Three replicas share one event loop here, so timer jitter is larger than across hosts: allow 5 %.
+    await Promise.all([0, 1, 2].map(() => world.dialer({ accountCps: rate, pacerSafetyFactor: 1.05 })));
+    const bid = newId('rate3');
+    await world.broadcast(bid);
+    await world.jobs(bid, 30);
+    await waitFor(() => world.api.callsFor(bid).length === 30, { timeoutMs: 10_000, message: '30 calls' });
+    const times = world.api.callsFor(bid).map((c) => c.at).sort((a, b) => a - b);
+    let max = 0;
+    for (let end = 0, start = 0; end < times.length; end += 1) {
+      while (times[end]! - times[start]! >= 1000) start += 1;
+      max = Math.max(max, end - start + 1);
+    }
+    expect(max).toBeLessThanOrEqual(rate);
+    const achieved = (times.length - 1) / ((times.at(-1)! - times[0]!) / 1000);
+    expect(achieved).toBeGreaterThanOrEqual(0.9 * rate);
+  });
+
+  it('counts voicemail as retryable when machine.countAs is retry, and a 400 for a number as invalid_number', async () => {
+    await world.dialer();
+    const bid = newId('vm');
+    await world.broadcast(bid, { machine: { action: 'leave_message', countAs: 'retry' }, retry: { maxAttempts: 2, delaySeconds: 0, on: ['busy'] } });
+    world.api.reply = (call) =>
+      call.c === 'c1' ? { status: 400, body: { title: 'Bad Request', invalid_parameters: [{ name: 'to', reason: 'Invalid number' }] } } : { status: 201 };
+    await world.jobs(bid, 2);
+    const first = await waitFor(() => world.api.callsFor(bid).find((c) => c.c === 'c0'), { message: 'c0 called' });
+    await world.callEvents(first, ['started', 'answered', 'machine', 'completed']);
+    const second = await waitFor(() => world.api.callsFor(bid).find((c) => c.c === 'c0' && c.a === 2), { message: 'voicemail retried' });
+    await world.callEvents(second, ['started', 'answered', 'machine', 'completed']);
+    expect(await waitFor(() => finalOf(bid, 'c0'), { message: 'c0 final' })).toMatchObject({ state: 'voicemail', attempts: 2 });
+    expect(await waitFor(() => finalOf(bid, 'c1'), { message: 'c1 final' })).toMatchObject({ state: 'invalid_number', attempts: 1 });
+    expect(world.api.callsFor(bid).filter((c) => c.c === 'c1')).toHaveLength(1);
+  });
+
+  it('cancel finalises jobs already waiting for a call slot', async () => {
+    await world.dialer();
+    const bid = newId('cancel-wait');
+    await world.broadcast(bid, { pacing: { maxConcurrent: 1 } });
+    await world.jobs(bid, 3);
+    await waitFor(() => world.api.callsFor(bid).length === 1, { message: 'first call' });
+    await world.setControl(bid, 'cancelled', 'all clear');
+    await waitFor(() => world.of('contact', bid).length === 2, { timeoutMs: 2000, message: 'waiting jobs cancelled' });
+    expect(world.of('contact', bid).every((e) => e.state === 'cancelled' && e.reason === 'all clear')).toBe(true);
+    const live = world.api.callsFor(bid)[0]!;
+    await world.callEvents(live, ['started', 'answered', 'completed']);
+    expect(await waitFor(() => finalOf(bid, live.c), { message: 'live call final' })).toMatchObject({ state: 'answered' });
+    expect(world.api.callsFor(bid)).toHaveLength(1);
+  });
+
+  it('treats a claim left without a result (crash) as ambiguous, not as a reason to call again', async () => {
+    await world.dialer({ ambiguityTimeoutMs: 1200, claimGraceMs: 5000 });
+    const bid = newId('crash');
+    await world.broadcast(bid);
+    const claimedAt = Date.now() - 60_000;
+    await world.buckets.ledger.create(
+      `${bid}.c0.1`,
+      JSON.stringify({ state: 'claimed', broadcastId: bid, contactId: 'c0', attempt: 1, number: '+14155550100', owner: 'crashed', claimedAt, tries: 1, signals: [] }),
+    );
+    await world.jobs(bid, 1);
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'ambiguous'), { message: 'ambiguous' });
+    const markedAt = Date.now();
+    expect(world.api.callsFor(bid)).toHaveLength(0);
+    const call = await waitFor(() => world.api.callsFor(bid)[0], { message: 're-placed after the resolution timeout' });
+    expect(call.at - markedAt).toBeGreaterThanOrEqual(900);
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'placed'), { message: 'placed' });
+    expect(world.api.callsFor(bid)).toHaveLength(1);
+  });
+
+  it('on stop finishes creates in flight, returns the rest, and a new replica calls each contact once', async () => {
+    const first = await world.dialer({ accountCps: 5 });
+    const bid = newId('restart');
+    await world.broadcast(bid);
+    world.api.reply = () => ({ status: 201, delayMs: 150 });
+    await world.jobs(bid, 6);
+    await waitFor(() => world.api.callsFor(bid).length >= 1, { message: 'first create sent' });
+    await first.stop();
+    const made = world.api.callsFor(bid).length;
+    expect(made).toBeLessThan(6);
+    // Every create that reached the API before the stop was recorded as placed.
+    await waitFor(() => world.of('attempt', bid).filter((e) => e.phase === 'placed').length === made, { message: 'in-flight recorded' });
+    await world.dialer({ accountCps: 50 });
+    await waitFor(() => world.api.callsFor(bid).length === 6, { message: 'rest dialled by the new replica' });
+    await waitFor(() => world.of('attempt', bid).filter((e) => e.phase === 'placed').length === 6, { message: 'all placed' });
+    expect(new Set(world.api.callsFor(bid).map((c) => c.c)).size).toBe(6);
+  });
+});
+
