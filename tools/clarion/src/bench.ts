@@ -1,92 +1,30 @@
 #!/usr/bin/env node
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect, requestBroadcast } from './client.js';
-import { fictionalNumbers } from './fixtures.js';
-import { startStack } from './stack.js';
+import { readdirSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Bench } from './benches/types.js';
 
-/** One benchmark: prints one JSON line with its figures and conditions. */
-type Bench = (args: string[]) => Promise<Record<string, unknown>>;
-
-interface SimCall {
-  created_at: string;
-}
-interface SimStats {
-  calls_placed: number;
-  rejected_429: number;
-  max_calls_in_rolling_second: number;
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return false;
-}
-
-/** Pacing across dialer replicas against voice-sim enforcing the same limit (DESIGN.md §8). */
-const pacing: Bench = async () => {
-  const replicas = 3;
-  const rate = 20;
-  const contacts = 1200;
-  const stateDir = mkdtempSync(join(tmpdir(), 'clarion-bench-pacing-'));
-  const stack = await startStack({ stateDir, accountCps: rate, simCps: rate, timeScale: 0.01, dialerReplicas: replicas, logLevel: 'warn' });
-  try {
-    const nc = await connect(stack.natsUrl, 'bench');
-    const requestedAt = Date.now();
-    const reply = await requestBroadcast(nc, {
-      name: 'bench pacing',
-      message: { text: 'Pacing benchmark.' },
-      audience: { numbers: fictionalNumbers(contacts) },
-      retry: { maxAttempts: 1 },
-    });
-    await nc.close();
-    if (!reply.ok) throw new Error(reply.error.message);
-    const sim = stack.url('voice-sim');
-    const stats = async () => (await (await fetch(`${sim}/_sim/stats`)).json()) as SimStats;
-    const finished = await waitUntil(async () => (await stats()).calls_placed >= contacts, ((contacts / rate) * 2 + 30) * 1000);
-    const { calls } = (await (await fetch(`${sim}/_sim/calls`)).json()) as { calls: SimCall[] };
-    const times = calls.map((c) => Date.parse(c.created_at)).sort((a, b) => a - b);
-    const first = times[0] ?? NaN;
-    const last = times[times.length - 1] ?? NaN;
-    const final = await stats();
-    return {
-      replicas,
-      targetRate: rate,
-      contacts,
-      finished,
-      callsPlaced: final.calls_placed,
-      achievedRate: Number(((times.length - 1) / ((last - first) / 1000)).toFixed(3)),
-      maxCallsInRollingSecond: final.max_calls_in_rolling_second,
-      rejected429: final.rejected_429,
-      firstCallAfterMs: first - requestedAt,
-      completionSeconds: Number(((last - requestedAt) / 1000).toFixed(2)),
-      idealSeconds: contacts / rate,
-    };
-  } finally {
-    await stack.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-  }
-};
-
-const BENCHES: Record<string, Bench> = { pacing };
+// `npm run bench [-- name [args…]]`: each module in benches/ exports `run`; each prints one JSON line.
+const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), 'benches');
+const known = readdirSync(BENCH_DIR)
+  .filter((f) => f.endsWith('.js') && f !== 'types.js')
+  .map((f) => f.slice(0, -3))
+  .sort();
 
 async function main(argv: string[]): Promise<number> {
-  const names = argv.length > 0 ? argv : Object.keys(BENCHES);
+  const [first, ...rest] = argv;
+  const names = first === undefined || first === 'all' ? known : [first];
   for (const name of names) {
-    const bench = BENCHES[name];
-    if (!bench) {
-      process.stderr.write(`unknown benchmark "${name}"; known: ${Object.keys(BENCHES).join(', ')}\n`);
+    if (!known.includes(name)) {
+      process.stderr.write(`unknown benchmark "${name}"; known: ${known.join(', ')}\n`);
       return 2;
     }
+    const { run } = (await import(join(BENCH_DIR, `${name}.js`))) as { run: Bench };
     const started = Date.now();
-    const figures = await bench(argv.slice(1));
-    process.stdout.write(
-      `${JSON.stringify({ bench: name, at: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length, seconds: (Date.now() - started) / 1000, ...figures })}\n`,
-    );
+    const figures = await run(first === undefined || first === 'all' ? [] : rest);
+    const conditions = { node: process.version, cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) };
+    process.stdout.write(`${JSON.stringify({ bench: name, at: new Date().toISOString(), seconds: (Date.now() - started) / 1000, ...conditions, ...figures })}\n`);
   }
   return 0;
 }

@@ -1,0 +1,2 @@
+/** One benchmark: returns its figures and conditions; the runner prints them as one JSON line. */
+export type Bench = (args: string[]) => Promise<Record<string, unknown>>;
