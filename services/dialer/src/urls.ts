@@ -1,4 +1,4 @@
-import type { BroadcastSpec, DialJob } from '@clarion/contracts';
+import { encodeContactVars, type BroadcastSpec, type DialJob } from '@clarion/contracts';
 
 /** The answer and event webhook URLs of one attempt (ARCHITECTURE.md, "Webhook URLs"). */
 export function webhookUrls(base: string, spec: BroadcastSpec, job: DialJob): { answerUrl: string; eventUrl: string } {
@@ -9,7 +9,7 @@ export function webhookUrls(base: string, spec: BroadcastSpec, job: DialJob): { 
     language: job.language ?? spec.request.message.language,
     vars: job.vars ?? {},
   };
-  const v = Buffer.from(JSON.stringify(vars), 'utf8').toString('base64url');
+  const v = encodeContactVars(vars);
   return {
     answerUrl: `${root}/webhooks/answer?${ids.toString()}&v=${v}`,
     eventUrl: `${root}/webhooks/event?${ids.toString()}`,

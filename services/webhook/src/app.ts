@@ -5,6 +5,8 @@ import {
   Id,
   KeypressEvent,
   callEventSubject,
+  decodeContactVars,
+  type ContactVars,
   keypressSubject,
   parseWith,
   type BroadcastSpec,
@@ -16,13 +18,11 @@ import { z } from 'zod';
 import {
   TEXTS,
   answerNcco,
-  decodeContactVars,
   languageFor,
   messageActions,
   promptActions,
   sayNcco,
   type AttemptIds,
-  type ContactVars,
   type Ncco,
 } from './ncco.js';
 import { EventPayloadError, callEventMsgId, digitsOf, normaliseCallEvent } from './normalise.js';
@@ -299,9 +299,12 @@ export function createWebhookApp(deps: WebhookDeps): WebhookApp {
         return sayNcco(TEXTS.optedOut, language, style);
       case 'repeat':
         return [...messageActions(spec, contact), ...promptActions(spec, contact, ids, settings.publicUrl, v, round)];
-      default:
-        // A wrong key or silence gets the prompt once more, then a goodbye (no endless loop).
-        return round < 1 ? promptActions(spec, contact, ids, settings.publicUrl, v, round + 1) : sayNcco(TEXTS.goodbye, language, style);
+      default: {
+        // A wrong key or silence gets the prompt once more, then a goodbye (no endless loop);
+        // without a prompt (acknowledgement removed from the spec) goodbye, never an empty NCCO.
+        const again = round < 1 ? promptActions(spec, contact, ids, settings.publicUrl, v, round + 1) : [];
+        return again.length > 0 ? again : sayNcco(TEXTS.goodbye, language, style);
+      }
     }
   };
 

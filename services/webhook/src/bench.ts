@@ -1,12 +1,12 @@
 import { Agent, request, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
-import { BUCKETS, type BroadcastSpec } from '@clarion/contracts';
+import { encodeContactVars, type BroadcastSpec } from '@clarion/contracts';
 import { listen } from '@clarion/http';
 import { createLogger } from '@clarion/logging';
 import { connectNats, ensureBuckets, ensureStreams, jetstream, startNatsServer, type NatsServerHandle } from '@clarion/nats';
 import { createWebhookApp } from './app.js';
-import { answerNcco, encodeContactVars } from './ncco.js';
+import { answerNcco } from './ncco.js';
 
 /** Options of the answer-webhook benchmark (all bounded: loopback only, fixed duration). */
 export interface AnswerBenchOptions {
@@ -31,12 +31,24 @@ export interface LoadFigures {
   maxMs: number;
 }
 
+/** Figures of one target driven closed-loop (every socket sends its next request on each reply). */
+export interface SaturationFigures {
+  rps: number;
+  requests: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
 /** One JSON-able result: the webhook's figures next to a bare Koa handler's, same run. */
 export interface AnswerBenchResult {
   bench: 'answer-webhook';
-  conditions: { rate: number; durationMs: number; sockets: number; node: string };
+  conditions: { rate: number; durationMs: number; sockets: number; node: string; loadGenerator: 'same process' };
+  /** At the fixed offered load (open loop). */
   webhook: LoadFigures;
   bare: LoadFigures;
+  /** At saturation (closed loop); `ratio` = webhook rps / bare rps (target ≥ 0.8). */
+  saturation: { webhook: SaturationFigures; bare: SaturationFigures; ratio: number };
 }
 
 const SPEC: BroadcastSpec = {
@@ -110,6 +122,48 @@ async function drive(port: number, path: (i: number) => string, rate: number, du
   };
 }
 
+/** Drive `path` closed-loop with `sockets` requests in flight for `durationMs` (after a 1 s warm-up). */
+async function saturate(port: number, path: (i: number) => string, durationMs: number, sockets: number): Promise<SaturationFigures> {
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
+  const once = (p: string) =>
+    new Promise<boolean>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, path: p, agent, method: 'GET' }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200));
+      });
+      req.on('error', () => resolve(false));
+      req.setTimeout(5000, () => req.destroy());
+      req.end();
+    });
+  let i = 0;
+  const run = async (ms: number) => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const start = performance.now();
+    const worker = async () => {
+      while (performance.now() - start < ms) {
+        const t = performance.now();
+        if (!(await once(path(i++)))) errors++;
+        latencies.push(performance.now() - t);
+      }
+    };
+    await Promise.all(Array.from({ length: sockets }, worker));
+    return { latencies, errors, elapsed: performance.now() - start };
+  };
+  await run(1000);
+  const { latencies, errors, elapsed } = await run(durationMs);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  return {
+    rps: Math.round((latencies.length / elapsed) * 1000),
+    requests: latencies.length,
+    errors,
+    p50Ms: round(quantile(latencies, 0.5)),
+    p99Ms: round(quantile(latencies, 0.99)),
+  };
+}
+
 /** Measure answer-webhook throughput and p50/p99 at a fixed offered load vs a bare Koa handler. */
 export async function benchAnswerWebhook(options: AnswerBenchOptions = {}): Promise<AnswerBenchResult> {
   const rate = options.rate ?? 2000;
@@ -142,20 +196,21 @@ export async function benchAnswerWebhook(options: AnswerBenchOptions = {}): Prom
     const bareServer = await listen(bareApp, 0, '127.0.0.1');
     servers.push(webhookServer, bareServer);
     const portOf = (s: Server) => (s.address() as { port: number }).port;
-    const bare = await drive(portOf(bareServer), () => '/webhooks/answer', rate, durationMs, sockets);
-    const measured = await drive(
-      portOf(webhookServer),
-      (i) => `/webhooks/answer?b=bench&c=c${i % 1000}&a=1&v=${v}`,
-      rate,
-      durationMs,
-      sockets,
-    );
+    const barePath = () => '/webhooks/answer';
+    const webhookPath = (i: number) => `/webhooks/answer?b=bench&c=c${i % 1000}&a=1&v=${v}`;
+    const bare = await drive(portOf(bareServer), barePath, rate, durationMs, sockets);
+    const measured = await drive(portOf(webhookServer), webhookPath, rate, durationMs, sockets);
+    // Closed loop with fewer sockets than the open loop: enough to saturate one event loop.
+    const closedSockets = Math.min(sockets, 16);
+    const bareMax = await saturate(portOf(bareServer), barePath, durationMs, closedSockets);
+    const webhookMax = await saturate(portOf(webhookServer), webhookPath, durationMs, closedSockets);
     await webhook.close();
     return {
       bench: 'answer-webhook',
-      conditions: { rate, durationMs, sockets, node: process.version },
+      conditions: { rate, durationMs, sockets, node: process.version, loadGenerator: 'same process' },
       webhook: measured,
       bare,
+      saturation: { webhook: webhookMax, bare: bareMax, ratio: Math.round((webhookMax.rps / Math.max(1, bareMax.rps)) * 1000) / 1000 },
     };
   } finally {
     for (const s of servers) await new Promise((resolve) => s.close(resolve));

@@ -1,5 +1,5 @@
 import { natsSettings } from '@clarion/config';
-import { listen } from '@clarion/http';
+import { closeServer, listen, logShutdownEvents, onShutdown } from '@clarion/http';
 import { createLogger } from '@clarion/logging';
 import { connectNats, ensureBuckets, ensureStreams, jetstream } from '@clarion/nats';
 import { createWebhookApp } from './app.js';
@@ -37,29 +37,12 @@ await Promise.race([webhook.specs.ready, new Promise((resolve) => setTimeout(res
 const server = await listen(webhook.app, config.PORT, config.HOST);
 logger.info({ port: config.PORT, signed: config.signatureSecret !== undefined }, 'listening');
 
-let stopping = false;
-const shutdown = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  const force = setTimeout(() => {
-    logger.error('shutdown took too long; exiting');
-    process.exit(1);
-  }, 9_000);
-  force.unref();
-  try {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    await webhook.close();
-    server.closeIdleConnections();
-    // Keep-alive sockets that stay open after their last response are cut after a grace period.
-    setTimeout(() => server.closeAllConnections(), 2_000).unref();
-    await closed;
-    await nc.drain();
-    process.exit(0);
-  } catch (error) {
-    logger.error({ err: error }, 'shutdown failed');
-    process.exit(1);
-  }
-};
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+// Refuse new webhooks, let in-flight ones publish (the Voice API retries the refused), then drain NATS.
+onShutdown({
+  timeoutMs: 9_000,
+  onEvent: logShutdownEvents(logger),
+  steps: [
+    { name: 'stop taking webhooks', run: () => Promise.all([closeServer(server), webhook.close()]) },
+    { name: 'drain nats', run: () => nc.drain() },
+  ],
+});

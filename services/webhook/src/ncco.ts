@@ -1,5 +1,4 @@
-import { MAX_TALK_CHARS, type BroadcastSpec } from '@clarion/contracts';
-import { z } from 'zod';
+import { MAX_TALK_CHARS, type BroadcastSpec, type ContactVars } from '@clarion/contracts';
 
 /** The NCCO actions this service emits (a subset of Vonage's, camelCase as the API wants). */
 export type TalkAction = {
@@ -21,14 +20,6 @@ export type InputAction = {
 export type NccoAction = TalkAction | StreamAction | InputAction;
 export type Ncco = NccoAction[];
 
-/** What the dialer packs into `v` for each contact (base64url JSON); unknown keys are ignored. */
-export const ContactVars = z.object({
-  name: z.string().max(200).optional(),
-  language: z.string().max(20).optional(),
-  vars: z.record(z.string(), z.string().max(2000)).optional(),
-});
-export type ContactVars = z.infer<typeof ContactVars>;
-
 /** The identity of one attempt, carried in every webhook URL. */
 export interface AttemptIds {
   b: string;
@@ -38,22 +29,6 @@ export interface AttemptIds {
 
 const LANGUAGE_TAG = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 const DEFAULT_LANGUAGE = 'en-US';
-
-/** Decode `v`; a malformed value yields `undefined` (the message is still spoken, without variables). */
-export function decodeContactVars(v: string | undefined): ContactVars | undefined {
-  if (v === undefined || v === '') return {};
-  try {
-    const parsed = ContactVars.safeParse(JSON.parse(Buffer.from(v, 'base64url').toString('utf8')));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Encode contact variables the way the dialer does (for tests and tools). */
-export function encodeContactVars(vars: ContactVars): string {
-  return Buffer.from(JSON.stringify(vars), 'utf8').toString('base64url');
-}
 
 type Template = { parts: string[]; names: string[]; ssml: boolean };
 // Compiled once per spec object: the hot path only concatenates.

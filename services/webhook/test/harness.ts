@@ -1,7 +1,7 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { BroadcastRequestInput, BroadcastSpec } from '@clarion/contracts';
 import { BroadcastRequest, STREAMS } from '@clarion/contracts';
-import { listen } from '@clarion/http';
 import { createLogger } from '@clarion/logging';
 import { connectNats, ensureBuckets, ensureStreams, jetstream, type Buckets, type JetStreamManager, type NatsConnection } from '@clarion/nats';
 import { SignJWT } from 'jose';
@@ -23,22 +23,32 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** The app on a listening loopback port against a test NATS. */
-export async function startHarness(natsUrl: string, settings: Partial<WebhookSettings> = {}, clock?: () => number): Promise<Harness> {
+/**
+ * The app on a listening loopback port against a test NATS. `settings` may be a function of the
+ * app's own base URL (a real Voice API such as voice-sim must reach the input eventUrl).
+ */
+export async function startHarness(
+  natsUrl: string,
+  settings: Partial<WebhookSettings> | ((base: string) => Partial<WebhookSettings>) = {},
+  clock?: () => number,
+): Promise<Harness> {
   const nc = await connectNats({ servers: natsUrl, name: 'webhook-test' });
   const jsm = await ensureStreams(nc);
   const buckets = await ensureBuckets(nc);
+  // Listen first so the base URL is known before the app is built.
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const webhook = createWebhookApp({
     nc,
     js: jetstream(nc),
     broadcasts: buckets.broadcasts,
     logger: createLogger({ service: 'webhook-test', level: 'silent' }),
-    settings: { publicUrl: PUBLIC_URL, ...settings },
+    settings: { publicUrl: PUBLIC_URL, ...(typeof settings === 'function' ? settings(base) : settings) },
     ...(clock ? { clock } : {}),
   });
   await webhook.specs.ready;
-  const server: Server = await listen(webhook.app, 0, '127.0.0.1');
-  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  server.on('request', webhook.app.callback());
   return {
     base,
     nc,

@@ -1,4 +1,7 @@
-// Vonage's NCCO rules as voice-api-facts.md §5/§8 state them; voice-sim will own the real check.
+// Vonage's NCCO rules as voice-api-facts.md §5/§8 state them. voice-sim owns the check that decides
+// whether a call plays (nccoProblems); these stricter rules (BCP-47 language, http(s) URLs, known
+// fields only) stay on top of it.
+import { nccoProblems } from '@clarion/voice-sim';
 
 const ACTIONS = new Set(['talk', 'stream', 'input', 'record', 'notify', 'connect', 'wait', 'conversation']);
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
@@ -18,8 +21,13 @@ const isUrl = (u: unknown): boolean => {
 };
 const isInt = (n: unknown, min: number, max: number): boolean => Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
 
-/** Problems Vonage would reject the NCCO for (empty when valid). */
+/** Problems voice-sim or the stricter local rules find in the NCCO (empty when valid). */
 export function validateNcco(ncco: unknown): string[] {
+  return [...nccoProblems(ncco).map((p) => `voice-sim: ${p}`), ...localProblems(ncco)];
+}
+
+/** Problems Vonage would reject the NCCO for by the local rules (empty when valid). */
+function localProblems(ncco: unknown): string[] {
   const problems: string[] = [];
   if (!Array.isArray(ncco)) return ['NCCO is not a JSON array'];
   if (ncco.length === 0) return ['NCCO is empty'];
