@@ -55,6 +55,24 @@ function isFastValue(value: unknown): value is string | number | boolean {
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
 }
 
+/**
+ * A matcher for filters made only of `field: primitive` equalities, far cheaper than mingo per
+ * document; a document whose value there is an object or array (array containment, …) goes to `slow`.
+ */
+function equalityMatcher(filter: Filter, slow: () => Query): ((doc: Doc) => boolean) | undefined {
+  const entries = Object.entries(filter);
+  // Dotted paths may cross arrays (`{'a.b': 1}` matches `{a: [{b: 1}]}`): those stay with mingo.
+  if (!entries.every(([field, value]) => !field.startsWith('$') && !field.includes('.') && isFastValue(value))) return undefined;
+  return (doc) => {
+    for (const [field, value] of entries) {
+      const actual = getPath(doc, field);
+      if (actual !== null && typeof actual === 'object') return slow().test(doc);
+      if (actual !== value) return false;
+    }
+    return true;
+  };
+}
+
 function indexName(keys: Keys): string {
   return Object.entries(keys)
     .map(([field, dir]) => `${field}_${dir}`)
@@ -65,16 +83,21 @@ function sameValue(a: unknown, b: unknown): boolean {
   return a === b || encode(a) === encode(b);
 }
 
-/** A snapshot cursor: the query runs when iteration starts, like the driver's lazy cursors. */
-class ArrayCursor<T> implements Cursor<T> {
-  constructor(private readonly run: () => T[]) {}
+/** A cursor over pages of documents, produced lazily: the query runs as iteration proceeds. */
+class PagedCursor<T> implements Cursor<T> {
+  constructor(private readonly pages: () => Iterable<T[]>) {}
   async toArray(): Promise<T[]> {
-    return this.run();
+    const out: T[] = [];
+    for (const page of this.pages()) for (const doc of page) out.push(doc);
+    return out;
   }
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (const doc of this.run()) yield doc;
+    for (const page of this.pages()) yield* page;
   }
 }
+
+/** Documents copied per page of a streamed find: bounds the memory a cursor holds at once. */
+const PAGE = 256;
 
 function emptyBulkResult(): BulkWriteResult {
   return { insertedCount: 0, matchedCount: 0, modifiedCount: 0, upsertedCount: 0, deletedCount: 0 };
@@ -150,13 +173,20 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     return { docs: this.docs.values(), exact: false };
   }
 
+  /** A predicate for `filter`: plain equalities directly, everything else through mingo. */
+  private tester(filter: Filter): (doc: Doc) => boolean {
+    let query: Query | undefined;
+    const slow = (): Query => (query ??= new Query(filter));
+    return equalityMatcher(filter, slow) ?? ((doc) => slow().test(doc));
+  }
+
   /** Stored documents (not copies) matching `filter`, at most `limit` when given. */
   private match(filter: Filter, limit?: number): Doc[] {
     const { docs, exact } = this.candidates(filter);
-    const query = exact ? undefined : new Query(filter);
+    const test = exact ? undefined : this.tester(filter);
     const out: Doc[] = [];
     for (const doc of docs) {
-      if (query && !query.test(doc)) continue;
+      if (test && !test(doc)) continue;
       out.push(doc);
       if (limit !== undefined && out.length >= limit) break;
     }
@@ -385,7 +415,37 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
   }
 
   find(filter: Filter, options?: FindOptions): Cursor<T> {
-    return new ArrayCursor(() => this.read(filter, options));
+    return new PagedCursor(() => this.pages(filter, options ?? {}));
+  }
+
+  /**
+   * The pages of a find. Without sort or skip it walks the collection lazily in natural order (like a
+   * MongoDB cursor it sees writes made meanwhile, never a document twice), so a million-document
+   * result is neither computed up front nor held; with sort or skip the result is computed at once.
+   */
+  private *pages(filter: Filter, options: FindOptions): Generator<T[]> {
+    if (options.sort || options.skip) {
+      yield this.read(filter, options);
+      return;
+    }
+    const { docs, exact } = this.candidates(filter);
+    const test = exact ? undefined : this.tester(filter);
+    const limit = options.limit ? options.limit : Infinity; // limit 0 means "no limit", as in MongoDB
+    let taken = 0;
+    let page: Doc[] = [];
+    const emit = (): T[] => {
+      const out = options.projection ? (mingoFind(page, {}, options.projection).all() as Doc[]) : page;
+      page = [];
+      return out.map((doc) => structuredClone(doc) as T);
+    };
+    for (const doc of docs) {
+      if (test && !test(doc)) continue;
+      page.push(doc);
+      taken++;
+      if (page.length >= PAGE) yield emit();
+      if (taken >= limit) break;
+    }
+    if (page.length > 0) yield emit();
   }
 
   updateOne(filter: Filter, update: Update, options?: UpdateOptions): Promise<UpdateResult> {
@@ -413,16 +473,18 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
   }
 
   aggregate<R extends Doc = Doc>(pipeline: Doc[]): Cursor<R> {
-    return new ArrayCursor(() => {
-      // A leading $match uses the collection's fast paths; the rest runs on private copies.
-      const [first, ...rest] = pipeline;
-      const leadingMatch = first && Object.keys(first).length === 1 && '$match' in first;
-      const input = leadingMatch ? this.match(first.$match as Filter) : [...this.docs.values()];
-      const stages = leadingMatch ? rest : pipeline;
-      const copies = input.map((doc) => structuredClone(doc));
-      if (stages.length === 0) return copies as R[];
-      return new Aggregator(stages).run(copies) as R[];
-    });
+    return new PagedCursor(() => [this.aggregateAll<R>(pipeline)]);
+  }
+
+  private aggregateAll<R>(pipeline: Doc[]): R[] {
+    // A leading $match uses the collection's fast paths; the rest runs on private copies.
+    const [first, ...rest] = pipeline;
+    const leadingMatch = first && Object.keys(first).length === 1 && '$match' in first;
+    const input = leadingMatch ? this.match(first.$match as Filter) : [...this.docs.values()];
+    const stages = leadingMatch ? rest : pipeline;
+    const copies = input.map((doc) => structuredClone(doc));
+    if (stages.length === 0) return copies as R[];
+    return new Aggregator(stages).run(copies) as R[];
   }
 
   bulkWrite(operations: BulkOperation<T>[], options?: { ordered?: boolean }): Promise<BulkWriteResult> {

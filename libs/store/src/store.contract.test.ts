@@ -397,6 +397,49 @@ describe.each(impls)('$name store', ({ name, open }) => {
     });
   });
 
+  describe('streaming cursors', () => {
+    const seed = async (n: number) => {
+      const c = store.collection(fresh());
+      await c.insertMany(Array.from({ length: n }, (_, i) => ({ _id: `d${String(i).padStart(5, '0')}`, n: i, tag: i % 2 === 0 ? 'even' : 'odd' })));
+      return c;
+    };
+
+    it('does not compute the whole result up front: documents deleted before the cursor reaches them are not returned', async () => {
+      const c = await seed(1000);
+      let seen = 0;
+      for await (const _doc of c.find({})) {
+        if (seen++ === 0) expect((await c.deleteMany({})).deletedCount).toBe(1000);
+      }
+      // MongoDB's first batch holds 101 documents; the embedded cursor pages by 256. Never all 1000.
+      expect(seen).toBeGreaterThan(0);
+      expect(seen).toBeLessThan(1000);
+    });
+
+    it('returns each document once while they are updated during iteration', async () => {
+      const c = await seed(600);
+      const ids = new Set<unknown>();
+      let visits = 0;
+      for await (const doc of c.find({ tag: 'even' })) {
+        visits++;
+        ids.add(doc._id);
+        await c.updateOne({ _id: doc._id }, { $set: { seen: true } });
+      }
+      expect(visits).toBe(300);
+      expect(ids.size).toBe(300);
+      expect(await c.countDocuments({ seen: true })).toBe(300);
+    });
+
+    it('applies limit and projection page by page', async () => {
+      const c = await seed(600);
+      const docs = await c.find({ tag: 'odd' }, { limit: 270, projection: { n: 1 } }).toArray();
+      expect(docs).toHaveLength(270);
+      expect(docs.every((d) => Object.keys(d).sort().join() === '_id,n' && (d.n as number) % 2 === 1)).toBe(true);
+      let streamed = 0;
+      for await (const _doc of c.find({}, { limit: 300 })) streamed++;
+      expect(streamed).toBe(300);
+    });
+  });
+
   describe('isolation', () => {
     it('mutating inputs or results changes nothing stored', async () => {
       const c = store.collection(fresh());
