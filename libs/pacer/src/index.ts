@@ -2,6 +2,7 @@ export {
   createLocalPacer,
   createSharedPacer,
   PacerError,
+  type AcquireOptions,
   type Pacer,
   type PacerOptions,
   type SharedPacerOptions,

@@ -30,6 +30,10 @@ export const DialerEnv = z.object({
   RINGING_TIMER_SECONDS: z.coerce.number().int().min(1).max(120).default(45),
   LENGTH_TIMER_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
   VOICE_API_TIMEOUT_MS: count(10_000),
+  /** Ack wait of the dial consumers: how soon a crashed replica's jobs are redelivered. */
+  ACK_WAIT_MS: z.coerce.number().int().min(2000).max(600_000).default(30_000),
+  /** 429s and unreachable-API re-queues one job may take before it is given up as `failed`. */
+  RETRY_BUDGET: count(20),
 });
 export type DialerEnv = z.infer<typeof DialerEnv>;
 

@@ -60,6 +60,8 @@ export interface DialerSettings {
   outcomeSettleMs?: number;
   /** Ack wait of the dial consumers (ms); handlers heartbeat well inside it. */
   ackWaitMs?: number;
+  /** Re-queues after a 429 or an unreachable API one attempt may take before it ends `failed`. */
+  retryBudget?: number;
 }
 
 export interface DialerDeps {
@@ -132,6 +134,8 @@ export function createDialer(deps: DialerDeps): Dialer {
       kv: buckets.pacer,
       key: 'account',
       ratePerSecond: settings.accountCps,
+      // A 429 under GCRA spacing comes from start jitter, not from a rate too high: hold briefly, not 1 s.
+      penaltyMs: 300,
       ...(settings.pacerSafetyFactor === undefined ? {} : { safetyFactor: settings.pacerSafetyFactor }),
     });
   const ackWaitMs = settings.ackWaitMs ?? 30_000;
@@ -173,6 +177,9 @@ export function createDialer(deps: DialerDeps): Dialer {
   breaker.onReset(() => logger.info('account breaker closed'));
 
   const backoff = new ExponentialBackoff({ initialDelay: settings.rateLimitBackoffMs ?? 500, maxDelay: 30_000 });
+  const retryBudget = settings.retryBudget ?? 20;
+  // The count lives in the attempt's ledger entry (not cockatiel's in-memory retry policy) because each
+  // re-queue is a JetStream redelivery that any replica may pick up, also after a crash.
   const backoffDelay = (deliveries: number): number => {
     let b: IBackoff<unknown> = backoff.next();
     for (let i = 1; i < Math.min(deliveries, 10); i += 1) b = b.next(undefined);
@@ -215,6 +222,8 @@ export function createDialer(deps: DialerDeps): Dialer {
         kv: buckets.pacer,
         key: `broadcast.${spec.id}`,
         ratePerSecond: cps,
+        // Only the account limit is enforced by the provider; the broadcast's own rate is plain spacing.
+        rollingWindowGuard: false,
         ...(settings.pacerSafetyFactor === undefined ? {} : { safetyFactor: settings.pacerSafetyFactor }),
       });
     }
@@ -456,7 +465,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       // Sign the token now (cheap when reused) so the request leaves right at its paced time.
       await voice.prepare().catch(() => undefined);
       if (rt.pacer) await rt.pacer.acquire(leaveWhen);
-      await accountPacer.acquire(leaveWhen);
+      await accountPacer.acquire(leaveWhen, { priority: rt.spec.request.priority });
     } catch {
       await releaseClaim(key, 'stopped while waiting for the pacer');
       return { disposition: { kind: 'nak', delayMs: handBackMs }, releaseSlot: true };
@@ -514,8 +523,9 @@ export function createDialer(deps: DialerDeps): Dialer {
       stats.rateLimited += 1;
       await accountPacer.penalise();
       nc.publish(ACCOUNT_SIGNAL, JSON.stringify({ type: 'rate_limited', at: clock() }));
-      await releaseClaim(key, 'rate limited (429); not placed');
-      const wait = backoffDelay(msg.info.deliveryCount);
+      const spent = await releaseClaim(key, 'rate limited (429); not placed', true);
+      if (spent >= retryBudget) return giveUp(job, key, `rate limited (429) ${spent} times; retry budget spent`);
+      const wait = backoffDelay(spent);
       logger.warn({ ...log, retryInMs: wait }, 'Voice API rate limit hit; pacer penalised, job re-queued');
       return { disposition: { kind: 'nak', delayMs: wait }, releaseSlot: true };
     }
@@ -525,9 +535,10 @@ export function createDialer(deps: DialerDeps): Dialer {
     }
     if (error.code === 'network' || error.code === 'timeout') {
       // Not ambiguous: nothing reached the provider (connection refused, DNS).
-      await releaseClaim(key, `${error.code}; not sent`);
+      const spent = await releaseClaim(key, `${error.code}; not sent`, true);
+      if (spent >= retryBudget) return giveUp(job, key, `Voice API unreachable (${error.code}) ${spent} times; retry budget spent`);
       logger.warn(log, 'Voice API unreachable; job re-queued');
-      return { disposition: { kind: 'nak', delayMs: backoffDelay(msg.info.deliveryCount) }, releaseSlot: true };
+      return { disposition: { kind: 'nak', delayMs: backoffDelay(spent) }, releaseSlot: true };
     }
     // A definite refusal for this number (400/404/422): the attempt ends now.
     stats.refused += 1;
@@ -570,7 +581,8 @@ export function createDialer(deps: DialerDeps): Dialer {
       if (entry.state === 'released' || (entry.state === 'ambiguous' && now - (entry.ambiguousSince ?? 0) >= settings.ambiguityTimeoutMs)) {
         const wasAmbiguous = entry.state === 'ambiguous';
         const tries = entry.tries + 1;
-        const taken = await ledger.replace(key, { ...fresh, tries, signals: entry.signals }, existing.revision);
+        const carried = entry.transientFailures === undefined ? {} : { transientFailures: entry.transientFailures };
+        const taken = await ledger.replace(key, { ...fresh, tries, signals: entry.signals, ...carried }, existing.revision);
         if (!taken) continue;
         if (wasAmbiguous) {
           logger.info({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt }, 'no event for an ambiguous create: re-placing the attempt');
@@ -592,14 +604,34 @@ export function createDialer(deps: DialerDeps): Dialer {
     return { kind: 'wait', delayMs: 1000 };
   }
 
-  /** The create request surely did not happen: let the next delivery claim again. */
-  async function releaseClaim(key: string, reason: string): Promise<void> {
-    await ledger.modify(key, (entry) => {
+  /**
+   * The create request surely did not happen: let the next delivery claim again. With `transient`,
+   * counts one more spent retry of the budget; returns the count so far.
+   */
+  async function releaseClaim(key: string, reason: string, transient = false): Promise<number> {
+    const result = await ledger.modify(key, (entry) => {
       if (entry.state !== 'claimed' || entry.owner !== replicaId) return undefined;
       entry.state = 'released';
       entry.reason = reason;
+      if (transient) entry.transientFailures = (entry.transientFailures ?? 0) + 1;
       return entry;
     });
+    return result?.entry.transientFailures ?? 0;
+  }
+
+  /** The retry budget is spent: the attempt ends `failed` (the broadcast's retry policy still applies). */
+  async function giveUp(job: DialJob, key: string, reason: string): Promise<AttemptResult> {
+    logger.error({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, reason }, 'attempt given up');
+    const finished = await ledger.modify(key, (entry) => {
+      if (entry.state === 'final' || entry.state === 'placed') return undefined;
+      entry.state = 'final';
+      entry.outcome = 'failed';
+      entry.finalAt = clock();
+      entry.reason = reason;
+      return entry;
+    });
+    if (finished?.changed) await followUp(key, finished.entry);
+    return { disposition: { kind: 'ack' }, releaseSlot: true };
   }
 
   function createBody(spec: BroadcastSpec, job: DialJob): CreateCallBody {

@@ -37,6 +37,8 @@ export interface LedgerEntry {
   followedUp?: boolean;
   retryAt?: number;
   reason?: string;
+  /** Re-queues after 429s or an unreachable API (the retry budget spent so far). */
+  transientFailures?: number;
 }
 
 export interface Versioned<T> {

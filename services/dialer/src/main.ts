@@ -1,7 +1,7 @@
 import { ConfigError, natsSettings } from '@clarion/config';
 import { createLogger } from '@clarion/logging';
 import { connectNats, ensureBuckets, ensureStreams, jetstream } from '@clarion/nats';
-import { listen } from '@clarion/http';
+import { closeServer, listen, logShutdownEvents, onShutdown } from '@clarion/http';
 import { createVoiceClient } from '@clarion/voice-client';
 import { createApp } from './app.js';
 import { loadDialerConfig } from './config.js';
@@ -47,6 +47,8 @@ const dialer = createDialer({
     breakerCooldownMs: config.BREAKER_COOLDOWN_MS,
     ringingTimerSeconds: config.RINGING_TIMER_SECONDS,
     lengthTimerSeconds: config.LENGTH_TIMER_SECONDS,
+    ackWaitMs: config.ACK_WAIT_MS,
+    retryBudget: config.RETRY_BUDGET,
   },
 });
 await dialer.start();
@@ -54,25 +56,13 @@ const { app } = createApp({ dialer, nc, logger });
 const server = await listen(app, config.PORT, config.HOST);
 logger.info({ port: config.PORT }, 'listening');
 
-let closing = false;
-const shutdown = async (signal: string) => {
-  if (closing) return;
-  closing = true;
-  logger.info({ signal }, 'shutting down');
-  const force = setTimeout(() => {
-    logger.error('shutdown took too long; exiting');
-    process.exit(1);
-  }, 9_500);
-  force.unref();
-  try {
-    await dialer.stop();
-    await new Promise((resolve) => server.close(resolve));
-    await nc.drain();
-    process.exit(0);
-  } catch (error) {
-    logger.error({ err: error }, 'shutdown failed');
-    process.exit(1);
-  }
-};
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+// Stop pulling jobs and finish in-flight calls' bookkeeping, then close HTTP and drain NATS.
+onShutdown({
+  timeoutMs: 9_000,
+  onEvent: logShutdownEvents(logger),
+  steps: [
+    { name: 'stop dialer', run: () => dialer.stop() },
+    { name: 'close http', run: () => closeServer(server) },
+    { name: 'drain nats', run: () => nc.drain() },
+  ],
+});
