@@ -175,3 +175,4 @@ export async function listen(app: Koa, port: number, host = '0.0.0.0') {
 }
 
 export { Registry, Counter, Histogram };
+export { onShutdown, closeServer, logShutdownEvents, type ShutdownLog, type ShutdownStep, type ShutdownEvent, type ShutdownOptions, type ShutdownHost } from './shutdown.js';

@@ -1,5 +1,5 @@
 import { ConfigError, natsSettings } from '@clarion/config';
-import { listen } from '@clarion/http';
+import { closeServer, listen, logShutdownEvents, onShutdown } from '@clarion/http';
 import { createLogger } from '@clarion/logging';
 import { connectNats, ensureBuckets, ensureStreams, jetstream } from '@clarion/nats';
 import { createStore } from '@clarion/store';
@@ -44,24 +44,13 @@ service.start();
 const server = await listen(service.app, config.PORT, config.HOST);
 logger.info({ port: config.PORT, store: store.kind }, 'listening');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  const force = setTimeout(() => {
-    logger.error('shutdown took longer than 9 s; exiting');
-    process.exit(1);
-  }, 9_000);
-  force.unref();
-  // Stop taking HTTP and NATS work; in-flight imports and broadcasts finish first.
-  const httpClosed = new Promise((resolve) => server.close(resolve));
-  server.closeIdleConnections();
-  await Promise.all([httpClosed, service.stop()]);
-  await nc.drain().catch(() => undefined);
-  await store.close().catch(() => undefined);
-  clearTimeout(force);
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+// Stop taking HTTP and NATS work (in-flight imports and broadcasts finish), then drain NATS.
+onShutdown({
+  timeoutMs: 9_000,
+  onEvent: logShutdownEvents(logger),
+  steps: [
+    { name: 'stop taking work', run: () => Promise.all([closeServer(server), service.stop()]) },
+    { name: 'drain nats', run: () => nc.drain() },
+    { name: 'close store', run: () => store.close() },
+  ],
+});

@@ -1,9 +1,19 @@
+import { ConfigError } from '@clarion/config';
 import { createLogger } from '@clarion/logging';
 import { listen } from '@clarion/http';
 import { createVoiceSim } from './app.js';
 import { loadVoiceSimConfig } from './config.js';
 
-const config = loadVoiceSimConfig(process.env);
+const config = (() => {
+  try {
+    return loadVoiceSimConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // A bad configuration is one plain message naming the variable, not a stack trace.
+    process.stderr.write(`voice-sim: ${error.message}\n`);
+    process.exit(1);
+  }
+})();
 const logger = createLogger({ service: 'voice-sim', level: config.logLevel });
 const sim = createVoiceSim({ config, logger });
 const server = await listen(sim.app, config.port, config.host);

@@ -1,130 +1,112 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { NatsServerMissingError } from '@clarion/nats';
-import { runDemo, SAMPLE_CSV } from './demo.js';
-import { REPO_ROOT, startStack, SERVICE_NAMES } from './stack.js';
+import { asyncApiCommand } from './commands/asyncapi.js';
+import { controlCommand, exportCommand, reportCommand, sendCommand, watchCommand } from './commands/broadcast.js';
+import { CliError, EXIT, type ExitCode, type Io } from './commands/context.js';
+import { importCommand, listsCommand, suppressionsCommand } from './commands/lists.js';
+import { demoCommand, startCommand } from './commands/run.js';
 
 const USAGE = `Usage: clarion <command> [options]
 
-Commands:
-  start                 Start NATS, voice-sim and the four services (embedded store unless MONGO_URL)
-      --cps N           account calls per second (default 3, Vonage's default)
-      --time-scale X    voice-sim call durations × X (default 1)
-  demo                  Run a whole broadcast on a sample list and print the report
-      --csv FILE        contact export to use (default: the shipped sample)
-      --country CC      country for national-format numbers (default US)
-      --cps N           calls per second (default 20)
-      --json            print the final summary as one JSON line
-  help                  Show this help
+Run the system:
+  start                       NATS, voice-sim and the four services until Ctrl-C (embedded store unless MONGO_URL)
+      --cps N                 account calls per second (default 3, Vonage's default)
+      --time-scale X          voice-sim call durations × X (default 1)
+  demo                        a whole broadcast on a sample list on a private system, then the report
+      --csv FILE  --country CC  --cps N (default 20)  --json
 
-Exit codes: 0 success, 1 the run finished with problems, 2 bad usage, 3 a prerequisite is missing.
+Contacts:
+  lists create NAME [--id ID] create a contact list
+  lists list                  lists with their contact counts
+  import LIST FILE            upload a CSV/TSV/JSON file into a list, with a progress bar and the import report
+      --country CC            country of national-format numbers without one (default: the service's)
+      --mode add|upsert|replace
+  suppressions add NUMBER...  never call these numbers  [--reason TEXT] [--country CC]
+  suppressions list
+
+Broadcasts:
+  send                        send a broadcast; flags override fields of --file
+      -f, --file FILE         the request as JSON or YAML (fields as in README "Request fields")
+      --name TEXT  --text TEXT | --audio-url URL  --language en-GB  --repeat N
+      --list ID (repeatable)  --number NUMBER (repeatable)  --country CC
+      --ack PROMPT            ask the person to press 1 to confirm
+      --max-attempts N  --retry-delay SECONDS  --cps N  --priority critical|normal
+      --from NUMBER  --idempotency-key KEY
+      --watch                 then follow it live until done  [--timeout SECONDS]
+  watch ID [--timeout S]      live progress bars per outcome until every contact is final, then the summary
+  pause ID | resume ID | cancel ID   [--reason TEXT]
+  report [ID]                 one broadcast's summary, or the recent broadcasts  [--limit N]
+  export ID                   CSV of the final state per contact  [--type contacts|attempts] [-o, --out FILE]
+
+Docs:
+  asyncapi                    print the AsyncAPI document of every NATS subject (docs/asyncapi.yaml)
+
+Every command but start/demo takes:
+  --json                      machine-readable output (one JSON line)
+  --nats URL                  or CLARION_NATS_URL / NATS_URL
+  --token TOKEN               or CLARION_API_TOKEN
+  --contacts-url URL          or CLARION_CONTACTS_URL
+  --reporter-url URL          or CLARION_REPORTER_URL
+  Anything not given is read from .clarion/runtime.json, written by \`npm start\` (or CLARION_RUNTIME_FILE).
+
+Exit codes:
+  0  success
+  1  ran but did not succeed (request refused, broadcast halted or not done in --timeout, invalid rows)
+  2  bad usage or an invalid request (the message names each bad field)
+  3  Clarion cannot be reached, the API token is refused, or a prerequisite (nats-server) is missing
+  4  not found (list, broadcast)
 `;
 
-async function main(argv: string[]): Promise<number> {
+type Handler = (args: string[], io: Io) => Promise<ExitCode>;
+
+const COMMANDS: Record<string, Handler> = {
+  start: startCommand,
+  demo: demoCommand,
+  lists: listsCommand,
+  import: importCommand,
+  suppressions: suppressionsCommand,
+  send: sendCommand,
+  watch: watchCommand,
+  pause: (args, io) => controlCommand('pause', args, io),
+  resume: (args, io) => controlCommand('resume', args, io),
+  cancel: (args, io) => controlCommand('cancel', args, io),
+  report: reportCommand,
+  export: exportCommand,
+  asyncapi: asyncApiCommand,
+};
+
+async function main(argv: string[], io: Io): Promise<ExitCode> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case 'demo': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          csv: { type: 'string', default: SAMPLE_CSV },
-          country: { type: 'string', default: 'US' },
-          cps: { type: 'string', default: '20' },
-          json: { type: 'boolean', default: false },
-          'time-scale': { type: 'string', default: '0.02' },
-          timeout: { type: 'string', default: '300' },
-        },
-      });
-      const cps = Number(values.cps);
-      if (!(cps > 0)) return usage(`--cps must be a positive number, got "${values.cps}"`);
-      if (!/^[A-Za-z]{2}$/.test(values.country)) return usage(`--country must be a 2-letter code such as US or GB`);
-      const result = await runDemo({
-        csv: values.csv,
-        country: values.country.toUpperCase(),
-        cps,
-        json: values.json,
-        timeScale: Number(values['time-scale']),
-        timeoutMs: Number(values.timeout) * 1000,
-        out: process.stdout,
-        err: process.stderr,
-      });
-      return result.ok ? 0 : 1;
-    }
-    case 'start': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { cps: { type: 'string', default: '3' }, 'time-scale': { type: 'string', default: '1' } },
-      });
-      const stateDir = join(REPO_ROOT, '.clarion');
-      mkdirSync(stateDir, { recursive: true });
-      process.stderr.write('Starting Clarion ...\n');
-      const stack = await startStack({
-        stateDir,
-        natsUrl: process.env.NATS_URL,
-        mongoUrl: process.env.MONGO_URL,
-        preferDefaultPorts: true,
-        accountCps: Number(values.cps),
-        timeScale: Number(values['time-scale']),
-        signed: true,
-      });
-      const runtime = {
-        natsUrl: stack.natsUrl,
-        apiToken: stack.secrets.apiToken,
-        urls: Object.fromEntries(SERVICE_NAMES.map((n) => [n, stack.url(n)])),
-      };
-      writeFileSync(join(stateDir, 'runtime.json'), JSON.stringify(runtime, null, 2));
-      process.stdout.write(
-        [
-          '',
-          'Clarion is running.',
-          `  NATS          ${stack.natsUrl}`,
-          ...SERVICE_NAMES.map((n) => `  ${n.padEnd(13)} ${stack.url(n)}`),
-          `  store         ${process.env.MONGO_URL ? 'MongoDB' : `embedded (${join(stateDir, 'store')})`}`,
-          `  API token     ${stack.secrets.apiToken}`,
-          `  dashboard     ${stack.url('reporter')}/#token=${stack.secrets.apiToken}`,
-          `  logs          ${join(stateDir, 'logs')}`,
-          '',
-          'Send a broadcast with any NATS client, for example:',
-          `  nats --server ${stack.natsUrl} request broadcast.request '{"name":"Test","message":{"text":"Hello"},"audience":{"numbers":["+14155550100"]}}'`,
-          '',
-          'Press Ctrl-C to stop.',
-          '',
-        ].join('\n'),
-      );
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      process.stderr.write('\nStopping ...\n');
-      await stack.stop();
-      return 0;
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      return usage(`unknown command "${command}"`);
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    io.out.write(USAGE);
+    return command === undefined ? EXIT.usage : EXIT.ok;
   }
+  const handler = COMMANDS[command];
+  if (!handler) {
+    io.err.write(`clarion: unknown command "${command}"\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out.write(USAGE);
+    return EXIT.ok;
+  }
+  return handler(rest, io);
 }
 
-function usage(problem: string): number {
-  process.stderr.write(`clarion: ${problem}\n\n${USAGE}`);
-  return 2;
-}
-
-main(process.argv.slice(2)).then(
+const io: Io = { out: process.stdout, err: process.stderr, env: process.env, cwd: process.cwd() };
+main(process.argv.slice(2), io).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof NatsServerMissingError) {
-      process.stderr.write(`clarion: ${error.message}\n`);
-      process.exit(3);
+    if (error instanceof CliError) {
+      io.err.write(`clarion: ${error.message}\n`);
+      if (error.exitCode === EXIT.usage && !error.message.startsWith('usage:')) io.err.write('Run `clarion help` for the commands and options.\n');
+      process.exit(error.exitCode);
     }
-    process.stderr.write(`clarion: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
+    if (error instanceof NatsServerMissingError) {
+      io.err.write(`clarion: ${error.message}\n`);
+      process.exit(EXIT.unavailable);
+    }
+    io.err.write(`clarion: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(EXIT.failed);
   },
 );

@@ -1,0 +1,324 @@
+import { readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parse as parseYaml } from 'yaml';
+import { BroadcastRequest, FINAL_STATES, type ControlAction } from '@clarion/contracts';
+import { connect, controlBroadcast, requestBroadcast } from '../client.js';
+import { api, bar, CliError, EXIT, need, parse, positive, printJson, resolveConnection, table, toCliError, type Connection, type ExitCode, type Io } from './context.js';
+
+/** The reporter's broadcast summary (GET /v1/broadcasts/:id). */
+export interface Summary {
+  id: string;
+  name?: string | null;
+  status: string;
+  audience: number | null;
+  counts: Record<string, number>;
+  pending: number;
+  final: number;
+  done: boolean;
+  attempts: number;
+  timings: { createdAt: string | null; firstCallAt: string | null; lastCallAt: string | null; completedAt: string | null };
+  rates: { callsPerMinute: number | null; answerRate: number | null; confirmationRate: number | null };
+  eta: string | null;
+}
+
+const FINAL = new Set<string>(FINAL_STATES);
+const ORDER = ['acknowledged', 'answered', 'voicemail', 'busy', 'no_answer', 'rejected', 'failed', 'invalid_number', 'unknown', 'suppressed', 'duplicate', 'expired', 'cancelled', 'outside_window'];
+
+/** Per-state rows: final outcomes in a fixed order, then the in-flight states. */
+function stateRows(counts: Record<string, number>): [string, number][] {
+  const known = ORDER.filter((s) => (counts[s] ?? 0) > 0).map((s): [string, number] => [s, counts[s] ?? 0]);
+  const rest = Object.entries(counts).filter(([s, n]) => !ORDER.includes(s) && n > 0).sort(([a], [b]) => a.localeCompare(b));
+  return [...known, ...rest];
+}
+
+/** The closing report of one broadcast. */
+export function renderSummary(s: Summary): string {
+  const audience = s.audience ?? s.final + s.pending;
+  const pct = (n: number | null) => (n === null ? '—' : `${Math.round(n * 1000) / 10}%`);
+  const lines = [
+    `Broadcast ${s.id}${s.name ? ` "${s.name}"` : ''}: ${s.status}`,
+    '',
+    table([
+      ['audience', audience],
+      ['final', `${s.final}${s.pending > 0 ? `  (${s.pending} not final yet)` : ''}`],
+      ['calls placed', s.attempts],
+      ['answer rate', pct(s.rates.answerRate)],
+      ['confirmation rate', pct(s.rates.confirmationRate)],
+      ['calls per minute', s.rates.callsPerMinute ?? '—'],
+      ['started', s.timings.firstCallAt ?? '—'],
+      ['completed', s.timings.completedAt ?? '—'],
+    ]),
+    '',
+    '  state                 contacts',
+    ...stateRows(s.counts).map(([state, n]) => `  ${state.padEnd(20)}${String(n).padStart(8)}${FINAL.has(state) ? '' : '  (in progress)'}`),
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** The live block: one bar per state, rewritten in place on a terminal. */
+export function renderLive(s: Summary): string[] {
+  const audience = Math.max(1, s.audience ?? s.final + s.pending);
+  return [
+    `${s.id}  ${s.status}  ${s.final}/${s.audience ?? '?'} final  ${s.attempts} calls${s.eta && !s.done ? `  eta ${s.eta}` : ''}`,
+    ...stateRows(s.counts).map(([state, n]) => `  ${state.padEnd(16)} ${bar(n, audience, 30)} ${n}`),
+  ];
+}
+
+const isOver = (s: Summary) => s.done || s.status === 'halted' || (s.status === 'cancelled' && s.pending === 0);
+
+/** Follow a broadcast until every contact is final (or it halts), drawing bars, then the summary. */
+export async function watch(conn: Connection, id: string, io: Io, options: { json: boolean; timeoutMs?: number; intervalMs?: number }): Promise<ExitCode> {
+  const reporter = api(conn, 'reporter');
+  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  const tty = io.err.isTTY === true;
+  let drawn = 0;
+  let lastLine = '';
+  let summary: Summary | undefined;
+  for (;;) {
+    try {
+      summary = await reporter.get<Summary>(`/v1/broadcasts/${encodeURIComponent(id)}`);
+    } catch (error) {
+      // The reporter learns of a broadcast from its first event; a fresh id may 404 briefly.
+      if (!(error instanceof CliError && error.exitCode === EXIT.notFound && summary === undefined && Date.now() < deadline)) throw error;
+    }
+    if (summary && !options.json) {
+      const block = renderLive(summary);
+      if (tty) {
+        // Back to the top of the last block and clear below: the number of states can shrink.
+        io.err.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}\r\x1b[J${block.join('\n')}\n`);
+        drawn = block.length;
+      } else if (`${summary.status}/${summary.final}` !== lastLine) {
+        // Not a terminal: one plain line whenever the status or the final count moves.
+        io.err.write(`${block[0]}\n`);
+        lastLine = `${summary.status}/${summary.final}`;
+      }
+    }
+    if (summary && isOver(summary)) break;
+    if (Date.now() > deadline) {
+      if (!options.json) io.err.write(`clarion: gave up waiting for ${id}; it is still ${summary?.status ?? 'unknown'}\n`);
+      if (options.json && summary) printJson(io, summary);
+      return EXIT.failed;
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 500));
+  }
+  if (options.json) printJson(io, summary);
+  else io.out.write(`\n${renderSummary(summary)}`);
+  return summary.status === 'halted' ? EXIT.failed : EXIT.ok;
+}
+
+/** Parse a JSON or YAML request file. */
+function readRequestFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new CliError(EXIT.usage, `cannot read ${path}`);
+  }
+  try {
+    const value: unknown = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('the top level must be an object');
+    return value as Record<string, unknown>;
+  } catch (error) {
+    throw new CliError(EXIT.usage, `${path} is not a valid request: ${(error as Error).message}`);
+  }
+}
+
+const asObject = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+/** `clarion send`: a broadcast from flags and/or a JSON/YAML file (flags win), then optionally watch it. */
+export async function sendCommand(args: string[], io: Io): Promise<ExitCode> {
+  const { values } = parse(
+    args,
+    {
+      file: { type: 'string', short: 'f' },
+      name: { type: 'string' },
+      text: { type: 'string' },
+      'audio-url': { type: 'string' },
+      language: { type: 'string' },
+      repeat: { type: 'string' },
+      list: { type: 'string', multiple: true },
+      number: { type: 'string', multiple: true },
+      country: { type: 'string' },
+      from: { type: 'string' },
+      ack: { type: 'string' },
+      'max-attempts': { type: 'string' },
+      'retry-delay': { type: 'string' },
+      cps: { type: 'string' },
+      priority: { type: 'string' },
+      'idempotency-key': { type: 'string' },
+      watch: { type: 'boolean', default: false },
+      timeout: { type: 'string' },
+    },
+    false,
+  );
+  const request = values.file ? readRequestFile(values.file) : {};
+  const message = asObject(request.message);
+  const audience = asObject(request.audience);
+  const retry = asObject(request.retry);
+  const pacing = asObject(request.pacing);
+  if (values.name !== undefined) request.name = values.name;
+  if (values['idempotency-key'] !== undefined) request.idempotencyKey = values['idempotency-key'];
+  if (values.text !== undefined) message.text = values.text;
+  if (values['audio-url'] !== undefined) message.audioUrl = values['audio-url'];
+  if (values.language !== undefined) message.language = values.language;
+  if (values.repeat !== undefined) message.repeat = Number(values.repeat);
+  if (values.list) audience.listIds = [...((audience.listIds as unknown[]) ?? []), ...values.list];
+  if (values.number) audience.numbers = [...((audience.numbers as unknown[]) ?? []), ...values.number];
+  if (values.country !== undefined) audience.defaultCountry = values.country.toUpperCase();
+  if (values.from !== undefined) request.from = values.from;
+  if (values.ack !== undefined) request.acknowledgement = { ...asObject(request.acknowledgement), prompt: values.ack };
+  if (values['max-attempts'] !== undefined) retry.maxAttempts = Number(values['max-attempts']);
+  if (values['retry-delay'] !== undefined) retry.delaySeconds = Number(values['retry-delay']);
+  if (values.cps !== undefined) pacing.callsPerSecond = Number(values.cps);
+  if (values.priority !== undefined) request.priority = values.priority;
+  request.message = message;
+  request.audience = audience;
+  if (Object.keys(retry).length > 0) request.retry = retry;
+  if (Object.keys(pacing).length > 0) request.pacing = pacing;
+  const timeoutMs = values.timeout === undefined ? undefined : (positive(values.timeout, '--timeout') ?? 0) * 1000;
+
+  // Validate here too so a mistake is named before anything is sent (contacts checks again).
+  const checked = BroadcastRequest.safeParse(request);
+  if (!checked.success) {
+    const details = checked.error.issues.map((i) => ({ path: i.path.length > 0 ? i.path.join('.') : '(request)', message: i.message }));
+    const hint = details.some((d) => d.path === 'name' || d.path === 'message' || d.path === 'audience')
+      ? '\n(at least --name, --text and --list or --number; see `clarion help`)'
+      : '';
+    if (values.json) printJson(io, { ok: false, error: { code: 'invalid_request', message: 'invalid broadcast request', details } });
+    else io.err.write(`clarion: invalid broadcast request:\n${details.map((d) => `  ${d.path}: ${d.message}`).join('\n')}${hint}\n`);
+    return EXIT.usage;
+  }
+
+  const conn = resolveConnection(values, io);
+  const natsUrl = need(conn, 'natsUrl');
+  let reply;
+  try {
+    const nc = await connect(natsUrl);
+    try {
+      reply = await requestBroadcast(nc, request);
+    } finally {
+      await nc.close();
+    }
+  } catch (error) {
+    throw toCliError(error, `NATS at ${natsUrl}`);
+  }
+  if (!reply.ok) {
+    if (values.json) printJson(io, reply);
+    else {
+      const details = (reply.error.details ?? []).map((d) => `  ${d.path}: ${d.message}`).join('\n');
+      io.err.write(`clarion: broadcast refused: ${reply.error.message}${details ? `\n${details}` : ''}\n`);
+    }
+    return reply.error.code === 'invalid_request' ? EXIT.usage : EXIT.failed;
+  }
+  if (!values.json || !values.watch) {
+    if (values.json) printJson(io, reply);
+    else {
+      io.out.write(
+        `Broadcast ${reply.broadcastId} ${reply.created ? 'created' : 'already existed (same idempotency key)'}\n` +
+          `${table([
+            ['accepted', reply.counts.accepted],
+            ['invalid', reply.counts.invalid],
+            ['duplicate', reply.counts.duplicate],
+            ['suppressed', reply.counts.suppressed],
+          ])}\n`,
+      );
+      for (const i of (reply.invalid ?? []).slice(0, 10)) io.out.write(`  invalid: ${JSON.stringify(i)}\n`);
+      if (!values.watch) io.out.write(`Follow it with: clarion watch ${reply.broadcastId}\n`);
+    }
+  }
+  if (!values.watch) return EXIT.ok;
+  return watch(conn, reply.broadcastId, io, { json: values.json, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+}
+
+/** `clarion watch ID [--timeout S]`. */
+export async function watchCommand(args: string[], io: Io): Promise<ExitCode> {
+  const { values, positionals } = parse(args, { timeout: { type: 'string' } });
+  const id = positionals[0];
+  if (!id) throw new CliError(EXIT.usage, 'usage: clarion watch <broadcast id>');
+  const timeout = positive(values.timeout, '--timeout');
+  return watch(resolveConnection(values, io), id, io, { json: values.json, ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}) });
+}
+
+/** `clarion pause|resume|cancel ID [--reason R]` over `broadcast.control`. */
+export async function controlCommand(action: ControlAction, args: string[], io: Io): Promise<ExitCode> {
+  const { values, positionals } = parse(args, { reason: { type: 'string' } });
+  const id = positionals[0];
+  if (!id) throw new CliError(EXIT.usage, `usage: clarion ${action} <broadcast id>`);
+  const natsUrl = need(resolveConnection(values, io), 'natsUrl');
+  let reply: { ok: boolean; state?: unknown; error?: { code?: string; message: string } };
+  try {
+    const nc = await connect(natsUrl);
+    try {
+      reply = await controlBroadcast(nc, id, action, values.reason);
+    } finally {
+      await nc.close();
+    }
+  } catch (error) {
+    throw toCliError(error, `NATS at ${natsUrl}`);
+  }
+  if (values.json) printJson(io, reply);
+  if (!reply.ok) {
+    if (!values.json) io.err.write(`clarion: ${action} refused: ${reply.error?.message ?? 'unknown error'}\n`);
+    return reply.error?.code === 'not_found' ? EXIT.notFound : reply.error?.code === 'invalid_request' ? EXIT.usage : EXIT.failed;
+  }
+  const past = { pause: 'Paused', resume: 'Resumed', cancel: 'Cancelled' } as const;
+  if (!values.json) io.out.write(`${past[action]} ${id}\n`);
+  return EXIT.ok;
+}
+
+/** `clarion report [ID]`: one broadcast's summary, or the list of broadcasts. */
+export async function reportCommand(args: string[], io: Io): Promise<ExitCode> {
+  const { values, positionals } = parse(args, { limit: { type: 'string', default: '20' } });
+  const reporter = api(resolveConnection(values, io), 'reporter');
+  const id = positionals[0];
+  if (id) {
+    const summary = await reporter.get<Summary>(`/v1/broadcasts/${encodeURIComponent(id)}`);
+    if (values.json) printJson(io, summary);
+    else io.out.write(renderSummary(summary));
+    return EXIT.ok;
+  }
+  const limit = positive(values.limit, '--limit') ?? 20;
+  const page = await reporter.get<{ items: Summary[] }>(`/v1/broadcasts?limit=${Math.floor(limit)}`);
+  if (values.json) printJson(io, page);
+  else if (page.items.length === 0) io.out.write('No broadcasts yet. Send one with: clarion send --name … --text … --number …\n');
+  else {
+    const w = Math.max(2, ...page.items.map((b) => b.id.length));
+    io.out.write(`${'ID'.padEnd(w)}  ${'STATUS'.padEnd(10)} ${'FINAL'.padStart(11)}  NAME\n`);
+    for (const b of page.items) io.out.write(`${b.id.padEnd(w)}  ${b.status.padEnd(10)} ${`${b.final}/${b.audience ?? '?'}`.padStart(11)}  ${b.name ?? ''}\n`);
+  }
+  return EXIT.ok;
+}
+
+/** `clarion export ID [--type contacts|attempts] [--out FILE]`: the reporter's CSV, to a file or stdout. */
+export async function exportCommand(args: string[], io: Io): Promise<ExitCode> {
+  const { values, positionals } = parse(args, { type: { type: 'string', default: 'contacts' }, out: { type: 'string', short: 'o' } });
+  const id = positionals[0];
+  if (!id) throw new CliError(EXIT.usage, 'usage: clarion export <broadcast id> [--type contacts|attempts] [--out FILE]');
+  if (values.type !== 'contacts' && values.type !== 'attempts') throw new CliError(EXIT.usage, '--type must be contacts or attempts');
+  const conn = resolveConnection(values, io);
+  const reporter = api(conn, 'reporter');
+  let response: Response;
+  try {
+    response = await fetch(`${reporter.base}/v1/broadcasts/${encodeURIComponent(id)}/export.csv?type=${values.type}`, {
+      headers: { authorization: `Bearer ${need(conn, 'apiToken')}` },
+    });
+  } catch (error) {
+    throw toCliError(error, `reporter at ${reporter.base}`);
+  }
+  if (!response.ok || !response.body) {
+    const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+    throw new CliError(response.status === 404 ? EXIT.notFound : response.status === 401 ? EXIT.unavailable : EXIT.failed, body.error?.message ?? `export failed (HTTP ${response.status})`);
+  }
+  const source = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  if (values.out) {
+    await pipeline(source, createWriteStream(values.out));
+    if (!values.json) io.err.write(`Wrote ${values.type} of ${id} to ${values.out}\n`);
+    else printJson(io, { ok: true, file: values.out });
+  } else {
+    for await (const chunk of source) io.out.write(chunk as Buffer);
+  }
+  return EXIT.ok;
+}

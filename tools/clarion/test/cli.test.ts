@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { attemptOf } from '../src/demo.js';
+import { REPO_ROOT, SERVICE_NAMES, startStack, type Stack } from '../src/stack.js';
+
+const BIN = join(REPO_ROOT, 'tools', 'clarion', 'dist', 'bin.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI as a user would; `env` replaces the environment (no inherited CLARION_*). */
+function clarion(args: string[], env: Record<string, string>, cwd: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd, timeout: 170_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const json = <T>(run: Run): T => {
+  expect(run.stderr, run.stderr).not.toMatch(/at .*\.js:\d+/); // no stack traces
+  return JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as T;
+};
+
+/** Fictional numbers: +1 NXX 555-01xx; last digit 0-3 answer and confirm in voice-sim. */
+const LIST_NUMBERS = ['202', '312', '617'].flatMap((area) => Array.from({ length: 10 }, (_, i) => `+1${area}55501${String(i).padStart(2, '0')}`));
+
+describe('the clarion CLI against a running stack', () => {
+  let stack: Stack;
+  let dir: string;
+  let runtimeEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'clarion-cli-'));
+    stack = await startStack({ stateDir: join(dir, 'state'), accountCps: 30, timeScale: 0.02, signed: true, logLevel: 'warn', seed: 'cli' });
+    // The same file `npm start` writes; the CLI finds it through CLARION_RUNTIME_FILE here.
+    const runtimeFile = join(dir, 'runtime.json');
+    writeFileSync(
+      runtimeFile,
+      JSON.stringify({ natsUrl: stack.natsUrl, apiToken: stack.secrets.apiToken, urls: Object.fromEntries(SERVICE_NAMES.map((n) => [n, stack.url(n)])) }),
+    );
+    runtimeEnv = { CLARION_RUNTIME_FILE: runtimeFile };
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('documents its commands and exit codes; bad usage exits 2', async () => {
+    const help = await clarion(['help'], {}, dir);
+    expect(help.code).toBe(0);
+    for (const word of ['lists create', 'import', 'suppressions add', 'send', 'watch', 'pause', 'resume', 'cancel', 'report', 'export', 'Exit codes', 'CLARION_API_TOKEN']) {
+      expect(help.stdout).toContain(word);
+    }
+    const unknown = await clarion(['frobnicate'], {}, dir);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const badFlag = await clarion(['lists', 'list', '--nope'], runtimeEnv, dir);
+    expect(badFlag.code).toBe(2);
+  });
+
+  it('says how to connect (exit 3) when it has no settings, and exit 3 on a refused token', async () => {
+    const none = await clarion(['lists', 'list'], { CLARION_RUNTIME_FILE: join(dir, 'missing.json') }, dir);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toContain('CLARION_RUNTIME_FILE');
+    const flagsOnly = await clarion(['report', '--reporter-url', stack.url('reporter'), '--token', 'not-the-token'], { CLARION_RUNTIME_FILE: join(dir, 'missing.json') }, dir);
+    expect(flagsOnly.code).toBe(3);
+  });
+
+  it('creates a list, imports a file, suppresses a number, sends, watches to the end and exports', async () => {
+    // Flags and environment alone (no runtime file) are enough.
+    const env = {
+      CLARION_NATS_URL: stack.natsUrl,
+      CLARION_API_TOKEN: stack.secrets.apiToken,
+      CLARION_CONTACTS_URL: stack.url('contacts'),
+      CLARION_REPORTER_URL: stack.url('reporter'),
+    };
+    const list = json<{ id: string }>(await clarion(['lists', 'create', 'CLI residents', '--json'], env, dir));
+    expect(list.id).toMatch(/^l-/);
+
+    const csvFile = join(dir, 'residents.csv');
+    const rows = LIST_NUMBERS.map((n, i) => `Resident ${i},(${n.slice(2, 5)}) ${n.slice(5, 8)}-${n.slice(8)}`);
+    writeFileSync(csvFile, ['Name,Phone', ...rows, 'Nobody,not a number', `Again,${LIST_NUMBERS[0]}`].join('\n'));
+    const imported = await clarion(['import', list.id, csvFile, '--country', 'US'], env, dir);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stdout).toMatch(/rows read\s+32/);
+    expect(imported.stdout).toMatch(/imported\s+30/);
+    expect(imported.stdout).toMatch(/invalid\s+1/);
+    expect(imported.stdout).toMatch(/row 32 repeats row 1/);
+    expect(imported.stderr).toContain('100%');
+
+    const suppressed = LIST_NUMBERS[5]!;
+    const added = json<{ added: number }>(await clarion(['suppressions', 'add', suppressed, '--reason', 'asked', '--json'], env, dir));
+    expect(added.added).toBe(1);
+    expect((await clarion(['suppressions', 'list'], env, dir)).stdout).toContain(suppressed);
+
+    const requestFile = join(dir, 'broadcast.yaml');
+    writeFileSync(
+      requestFile,
+      ['name: CLI flood warning', 'message:', '  text: "Hello {{name}}. Flood warning."', 'retry:', '  maxAttempts: 2', '  delaySeconds: 1', 'acknowledgement:', '  prompt: Press 1.'].join('\n'),
+    );
+    const sent = await clarion(['send', '-f', requestFile, '--list', list.id, '--cps', '30', '--watch', '--timeout', '150', '--json'], env, dir);
+    expect(sent.code, sent.stderr).toBe(0);
+    const summary = json<{ id: string; status: string; audience: number; pending: number; counts: Record<string, number>; done: boolean }>(sent);
+    expect(summary.status).toBe('completed');
+    expect(summary.audience).toBe(30);
+    expect(summary.pending).toBe(0);
+    expect(summary.counts.suppressed).toBe(1);
+    expect(Object.values(summary.counts).reduce((a, b) => a + b, 0)).toBe(30);
+
+    // voice-sim's ground truth: each of the 29 called once on attempt 1, the suppressed one never.
+    const sim = (await (await fetch(`${stack.url('voice-sim')}/_sim/calls`)).json()) as { calls: { to: string; event_url: string }[] };
+    const ours = sim.calls.filter((c) => attemptOf(c.event_url) && c.event_url.includes(`b=${summary.id}`));
+    const first = ours.filter((c) => attemptOf(c.event_url)?.attempt === 1);
+    expect(new Set(first.map((c) => c.to)).size).toBe(29);
+    expect(first.length).toBe(29);
+    expect(ours.some((c) => c.to === suppressed.slice(1))).toBe(false);
+
+    const human = await clarion(['report', summary.id], env, dir);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`Broadcast ${summary.id} "CLI flood warning": completed`);
+    expect(human.stdout).toMatch(/suppressed\s+1/);
+
+    const out = join(dir, 'export.csv');
+    const exported = await clarion(['export', summary.id, '--out', out], env, dir);
+    expect(exported.code).toBe(0);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines[0]).toContain('state');
+    expect(lines.length).toBe(31);
+    const toStdout = await clarion(['export', summary.id, '--type', 'attempts'], env, dir);
+    expect(toStdout.stdout.trim().split('\n').length).toBe(ours.length + 1);
+  }, 180_000);
+
+  it('pauses, resumes and cancels; a cancelled broadcast still ends with every contact final', async () => {
+    // Long rings so the calls are still in flight when the cancel arrives.
+    await fetch(`${stack.url('voice-sim')}/_sim/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ overrides: [{ match: '1713555019?', outcome: 'no_answer', ringSec: 500 }] }),
+    });
+    const numbers = ['+17135550190', '+17135550191', '+17135550192'];
+    const sent = json<{ ok: boolean; broadcastId: string }>(
+      await clarion(['send', '--name', 'to cancel', '--text', 'Hello', ...numbers.flatMap((n) => ['--number', n]), '--retry-delay', '60', '--json'], runtimeEnv, dir),
+    );
+    expect(sent.ok).toBe(true);
+    const id = sent.broadcastId;
+    expect((await clarion(['pause', id], runtimeEnv, dir)).stdout).toContain(`Paused ${id}`);
+    expect((await clarion(['resume', id], runtimeEnv, dir)).code).toBe(0);
+    const cancelled = await clarion(['cancel', id, '--reason', 'test over'], runtimeEnv, dir);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    const watched = await clarion(['watch', id, '--timeout', '150', '--json'], runtimeEnv, dir);
+    expect(watched.code, watched.stderr).toBe(0);
+    const summary = json<{ status: string; pending: number; final: number }>(watched);
+    expect(summary.status).toBe('cancelled');
+    expect(summary.pending).toBe(0);
+    expect(summary.final).toBe(3);
+  }, 180_000);
+
+  it('names each bad field of a broadcast (exit 2) and reports unknown ids (exit 4)', async () => {
+    const bad = await clarion(['send', '--name', 'x', '--text', 'hi', '--number', '+12025550100', '--priority', 'urgent'], runtimeEnv, dir);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('priority');
+    const missing = await clarion(['report', 'b-doesnotexist'], runtimeEnv, dir);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toContain('not found');
+    const cancelMissing = await clarion(['cancel', 'b-doesnotexist'], runtimeEnv, dir);
+    expect(cancelMissing.code).toBe(4);
+  });
+});
+
+describe('docs/asyncapi.yaml', () => {
+  it('is what `clarion asyncapi` prints from the contracts, and names every subject of ARCHITECTURE.md', async () => {
+    const run = await clarion(['asyncapi'], {}, REPO_ROOT);
+    expect(run.code).toBe(0);
+    expect(readFileSync(join(REPO_ROOT, 'docs', 'asyncapi.yaml'), 'utf8'), 'run `npx clarion asyncapi > docs/asyncapi.yaml`').toBe(run.stdout);
+    const architecture = readFileSync(join(REPO_ROOT, 'ARCHITECTURE.md'), 'utf8');
+    const subjects = [...architecture.matchAll(/^\| `([a-z.<>]+)` \|/gm)].map((m) => m[1]!.replace('<bid>', '{broadcastId}'));
+    expect(subjects.length).toBeGreaterThanOrEqual(10);
+    for (const subject of subjects) expect(run.stdout).toContain(`address: ${subject}`);
+  });
+});
