@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import type { AttemptEvent, BroadcastEvent, CallEvent, ContactFinal, DialJob, KeypressEvent, StreamEvent } from '@clarion/contracts';
 import type { BulkOperation, Doc, Store } from '@clarion/store';
-import { attemptDocKey, COLLECTIONS, contactKey, encodeSignal, type ContactDoc } from './records.js';
+import { attemptDocKey, COLLECTIONS, contactKey, encodeSignal, setMemberKey, type ContactDoc } from './records.js';
 
 /** One input of the aggregation: an event from stream EVENTS or a first-attempt dial job from DIAL. */
 export type ReportInput = { kind: 'event'; event: StreamEvent } | { kind: 'job'; job: DialJob };
@@ -13,16 +14,16 @@ export interface BatchResult {
 }
 
 /**
- * Upserts merged per document: every operator used is commutative ($min, $max, $addToSet, $set of
+ * Upserts merged per document: every operator used is commutative ($min, $max, $set of one path per set member, $set of
  * values that never differ between deliveries), so merging a batch equals applying it one by one.
  */
 class UpsertSet {
-  private readonly docs = new Map<string, { set: Doc; setOnInsert: Doc; min: Doc; max: Doc; add: Map<string, Set<unknown>> }>();
+  private readonly docs = new Map<string, { set: Doc; setOnInsert: Doc; min: Doc; max: Doc }>();
 
   private entry(id: string) {
     let e = this.docs.get(id);
     if (!e) {
-      e = { set: {}, setOnInsert: {}, min: {}, max: {}, add: new Map() };
+      e = { set: {}, setOnInsert: {}, min: {}, max: {} };
       this.docs.set(id, e);
     }
     return e;
@@ -50,12 +51,13 @@ class UpsertSet {
     if (cur === undefined || value > cur) e.max[field] = value;
     return this;
   }
-  add(id: string, field: string, value: unknown): this {
+  /**
+   * Add a member to a set field, stored as `{<key of value>: value}` and written with `$set` of one
+   * path per member: as commutative as `$addToSet`, and on the store's fast update path.
+   */
+  add(id: string, field: string, value: string | undefined | null): this {
     if (value === undefined || value === null || value === '') return this;
-    const e = this.entry(id);
-    let s = e.add.get(field);
-    if (!s) e.add.set(field, (s = new Set()));
-    s.add(value);
+    this.entry(id).set[`${field}.${setMemberKey(value)}`] = value;
     return this;
   }
   get size(): number {
@@ -69,11 +71,6 @@ class UpsertSet {
       if (Object.keys(e.set).length > 0) update.$set = e.set;
       if (Object.keys(e.min).length > 0) update.$min = e.min;
       if (Object.keys(e.max).length > 0) update.$max = e.max;
-      if (e.add.size > 0) {
-        const add: Doc = {};
-        for (const [field, values] of e.add) add[field] = { $each: [...values] };
-        update.$addToSet = add;
-      }
       // An update needs at least one operator; $setOnInsert of _id-only documents would be empty.
       if (Object.keys(update).length === 0) update.$setOnInsert = { seen: true };
       ops.push({ updateOne: { filter: { _id: id }, update, upsert: true } });
@@ -229,7 +226,7 @@ class BatchPlan {
     else if (first.state !== e.state) this.ignoredFinals.push(e);
   }
 
-  contactOperations(): BulkOperation[] {
+  contactOperations(batchId: string): BulkOperation[] {
     const ops = this.contacts.operations();
     for (const [id, { p, state }] of this.progress) {
       ops.push({ updateOne: { filter: { _id: id, final: false, progress: { $lt: p } }, update: { $set: { state, progress: p } } } });
@@ -241,7 +238,8 @@ class BatchPlan {
     }
     // The final state comes only from ContactFinal and is terminal: the first one stored wins.
     for (const [id, e] of this.finals) {
-      const set: Doc = { state: e.state, final: true, finalAt: e.at };
+      // `finalBatch` + `uncounted` mark the write that really made the contact final, for the counters.
+      const set: Doc = { state: e.state, final: true, finalAt: e.at, finalBatch: batchId, uncounted: true };
       if (e.reason) set.reason = e.reason;
       ops.push({ updateOne: { filter: { _id: id, final: false }, update: { $set: set } } });
     }
@@ -260,37 +258,101 @@ export class Aggregation {
     const broadcasts = this.store.collection(COLLECTIONS.broadcasts);
     await contacts.createIndex({ broadcastId: 1, state: 1 }, { name: 'broadcast_state' });
     await contacts.createIndex({ broadcastId: 1, final: 1 }, { name: 'broadcast_final' });
+    // Finds contacts made final but not yet added to the counters (recovery after a crash).
+    await contacts.createIndex({ uncounted: 1 }, { name: 'uncounted' });
     await attempts.createIndex({ broadcastId: 1, contactId: 1 }, { name: 'broadcast_contact' });
     await attempts.createIndex({ number: 1 }, { name: 'number' });
     await broadcasts.createIndex({ firstSeenAt: -1 }, { name: 'first_seen' });
     await broadcasts.createIndex({ status: 1 }, { name: 'status' });
   }
 
+  /** Set when a write failed: contacts may be final but not yet counted, so the next batch recovers first. */
+  private mayHaveUncounted = true;
+
   /** Apply a batch; resolves once every write is durable in the store. */
   async apply(inputs: readonly ReportInput[]): Promise<BatchResult> {
+    if (this.mayHaveUncounted) await this.recoverCounts();
     const plan = new BatchPlan();
     for (const input of inputs) plan.add(input);
+    const batchId = randomUUID();
     const writes: Promise<unknown>[] = [];
     if (plan.broadcasts.size > 0) writes.push(this.store.collection(COLLECTIONS.broadcasts).bulkWrite(plan.broadcasts.operations(), { ordered: false }));
     if (plan.attempts.size > 0) writes.push(this.store.collection(COLLECTIONS.attempts).bulkWrite(plan.attempts.operations(), { ordered: false }));
     // Ordered: the upserts that create each contact come before the conditional updates on it.
-    if (plan.contacts.size > 0) writes.push(this.store.collection(COLLECTIONS.contacts).bulkWrite(plan.contactOperations(), { ordered: true }));
-    await Promise.all(writes);
-    return { broadcasts: plan.touched, finalConflicts: await this.conflicts(plan) };
+    if (plan.contacts.size > 0) writes.push(this.store.collection(COLLECTIONS.contacts).bulkWrite(plan.contactOperations(batchId), { ordered: true }));
+    try {
+      await Promise.all(writes);
+      const stored = await this.readFinals(plan);
+      // The broadcast documents exist once their bulkWrite above resolved, so the counters can be added.
+      await this.count(batchId, stored.filter((d) => d.finalBatch === batchId));
+      return { broadcasts: plan.touched, finalConflicts: this.conflicts(plan, stored) };
+    } catch (error) {
+      this.mayHaveUncounted = true;
+      throw error;
+    }
+  }
+
+  /** The stored state of every contact this batch tried to make final. */
+  private async readFinals(plan: BatchPlan): Promise<ContactDoc[]> {
+    if (plan.finals.size === 0) return [];
+    const contacts = this.store.collection<ContactDoc>(COLLECTIONS.contacts);
+    const ids = [...plan.finals.keys()];
+    const projection = { broadcastId: 1, state: 1, finalBatch: 1 } as const;
+    // The embedded store answers an `_id: {$in}` query in time linear in the collection (it restores
+    // natural order), but a point lookup in O(1); MongoDB is the other way round (round trips).
+    return this.store.kind === 'embedded'
+      ? // No projection here: the embedded store's point lookup is fastest without one (contact documents are small).
+        (await Promise.all(ids.map((id) => contacts.findOne({ _id: id })))).filter((d): d is ContactDoc => d !== null)
+      : await contacts.find({ _id: { $in: ids } }, { projection }).toArray();
+  }
+
+  /**
+   * Add newly final contacts to their broadcast's per-state counters, exactly once: the increment is
+   * guarded by the batch id (a replay of the same batch id changes nothing), then the contacts are
+   * marked counted. A crash between the two is repaired by `recoverCounts` with the same batch id.
+   */
+  private async count(batchId: string, newlyFinal: readonly ContactDoc[]): Promise<void> {
+    if (newlyFinal.length === 0) return;
+    const perBroadcast = new Map<string, Map<string, number>>();
+    for (const d of newlyFinal) {
+      let states = perBroadcast.get(d.broadcastId);
+      if (!states) perBroadcast.set(d.broadcastId, (states = new Map()));
+      states.set(d.state, (states.get(d.state) ?? 0) + 1);
+    }
+    const ops: BulkOperation[] = [];
+    for (const [bid, states] of perBroadcast) {
+      const inc: Doc = {};
+      let total = 0;
+      for (const [state, n] of states) {
+        inc[`finalCounts.${state}`] = n;
+        total += n;
+      }
+      inc.finalTotal = total;
+      ops.push({ updateOne: { filter: { _id: bid, countedBatches: { $ne: batchId } }, update: { $inc: inc, $push: { countedBatches: batchId } } } });
+    }
+    await this.store.collection(COLLECTIONS.broadcasts).bulkWrite(ops, { ordered: false });
+    await this.store
+      .collection(COLLECTIONS.contacts)
+      .bulkWrite(newlyFinal.map((d) => ({ updateOne: { filter: { _id: d._id }, update: { $unset: { uncounted: '' } } } })), { ordered: false });
+  }
+
+  /** Count contacts left final-but-uncounted by a crash or a failed write (run at start and after a failure). */
+  async recoverCounts(): Promise<number> {
+    const contacts = this.store.collection<ContactDoc>(COLLECTIONS.contacts);
+    const left = await contacts.find({ uncounted: true }, { projection: { broadcastId: 1, state: 1, finalBatch: 1 } }).toArray();
+    const byBatch = new Map<string, ContactDoc[]>();
+    for (const d of left) {
+      const id = typeof d.finalBatch === 'string' ? d.finalBatch : 'unknown';
+      byBatch.set(id, [...(byBatch.get(id) ?? []), d]);
+    }
+    for (const [batchId, docs] of byBatch) await this.count(batchId, docs);
+    this.mayHaveUncounted = false;
+    return left.length;
   }
 
   /** Finals that lost to an earlier, different one (in this batch or before), for the log. */
-  private async conflicts(plan: BatchPlan): Promise<BatchResult['finalConflicts']> {
+  private conflicts(plan: BatchPlan, stored: readonly ContactDoc[]): BatchResult['finalConflicts'] {
     const out: BatchResult['finalConflicts'] = [];
-    if (plan.finals.size === 0) return out;
-    const contacts = this.store.collection<ContactDoc>(COLLECTIONS.contacts);
-    const ids = [...plan.finals.keys()];
-    // The embedded store answers an `_id: {$in}` query in time linear in the collection (it restores
-    // natural order), but a point lookup in O(1); MongoDB is the other way round (round trips).
-    const stored =
-      this.store.kind === 'embedded'
-        ? (await Promise.all(ids.map((id) => contacts.findOne({ _id: id }, { projection: { state: 1 } })))).filter((d): d is ContactDoc => d !== null)
-        : await contacts.find({ _id: { $in: ids } }, { projection: { state: 1 } }).toArray();
     const kept = new Map(stored.map((d) => [d._id, d.state]));
     for (const e of [...plan.finals.values(), ...plan.ignoredFinals]) {
       const state = kept.get(contactKey(e.broadcastId, e.contactId));

@@ -60,9 +60,11 @@ const ListQuery = z.object({
   cursor: z.string().max(500).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(20),
 });
+// State filters are comma lists of state names; anything else (e.g. `{"$ne":null}`) is a 400, not an empty page.
+const StateList = z.string().max(300).regex(/^[a-z_]+(,[a-z_]+)*$/, 'must be a comma list of states such as busy,no_answer');
 const ContactsQuery = z.object({
-  state: z.string().max(300).optional(),
-  notState: z.string().max(300).optional(),
+  state: StateList.optional(),
+  notState: StateList.optional(),
   cursor: z.string().max(500).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
@@ -147,6 +149,11 @@ export function createReporter(deps: ReporterDeps): Reporter {
     await ensureConsumer(jsm, STREAMS.events.name, { durable_name: CONSUMERS.reporterEvents, filter_subject: 'evt.>', max_ack_pending: batchSize * 4 });
     await ensureConsumer(jsm, STREAMS.dial.name, { durable_name: CONSUMERS.reporterDial, filter_subject: 'dial.job.>', max_ack_pending: batchSize * 4 });
     await aggregation.ensureIndexes();
+    // Repair what a crash left behind before taking new messages: counters, then the listed statuses.
+    const recovered = await aggregation.recoverCounts();
+    if (recovered > 0) logger.warn({ contacts: recovered }, 'final contacts added to the counters after a crash');
+    const refreshed = await reports.refreshUnfinished();
+    logger.info({ broadcasts: refreshed }, 'broadcast statuses recomputed at start');
     const onError = (error: unknown) => logger.error({ err: error }, 'consume error; the message will be redelivered');
     loops = [
       startConsumeLoop({ nc, stream: STREAMS.events.name, consumer: CONSUMERS.reporterEvents, concurrency: batchSize, handler: handlerFor('events'), onError }),

@@ -22,6 +22,9 @@ export const dashboardHtml = /* html */ `<!doctype html>
   .muted { color: #6c757d; } .err { color: #b02a37; }
   .actions { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
   svg { width: 100%; height: 160px; background: #fbfbfc; border-radius: 4px; }
+  button:disabled { opacity: .45; cursor: default; }
+  .who small { display: block; color: #6c757d; }
+  td.num, th.num { text-align: right; }
 </style>
 </head>
 <body>
@@ -55,7 +58,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
   </div>
   <div class="card"><h2>Calls and outcomes over time</h2><svg id="chart" viewBox="0 0 600 160" preserveAspectRatio="none" role="img" aria-label="calls and outcomes over time"></svg>
     <div class="legend"><span><i style="background:#0d6efd"></i>calls placed</span><span><i style="background:#198754"></i>reached</span><span><i style="background:#6c757d"></i>final</span></div></div>
-  <div class="card"><h2>Not confirmed yet</h2><table><thead><tr><th>Contact</th><th>Number</th><th>State</th><th>Attempts</th></tr></thead><tbody id="pending-body"></tbody></table></div>
+  <div class="card"><h2>Not confirmed yet <span id="pending-total" class="muted"></span></h2><table><thead><tr><th>Person</th><th>State</th><th class="num">Calls</th></tr></thead><tbody id="pending-body"></tbody></table></div>
 </div>
 <script>
 (() => {
@@ -63,6 +66,9 @@ export const dashboardHtml = /* html */ `<!doctype html>
   const ORDER = Object.keys(COLORS);
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  const label = (state) => String(state).replaceAll('_', ' ');
+  const TERMINAL = new Set(['completed', 'cancelled', 'halted']);
+  function duration(sec) { if (sec < 60) return sec + ' s'; const m = Math.floor(sec / 60); return m < 60 ? m + ' min ' + (sec % 60) + ' s' : Math.floor(m / 60) + ' h ' + (m % 60) + ' min'; }
   const params = () => new URLSearchParams(location.hash.slice(1));
   let token = params().get('token') || localStorage.getItem('clarion.token') || '';
   if (params().get('token')) { localStorage.setItem('clarion.token', token); const p = params(); p.delete('token'); history.replaceState(null, '', '#' + p); }
@@ -78,7 +84,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
   function show(which) { for (const id of ['login', 'list', 'detail']) $(id).hidden = id !== which; }
   function bar(counts, total) {
     const parts = ORDER.filter((s) => counts[s] > 0).concat(Object.keys(counts).filter((s) => !ORDER.includes(s)));
-    return parts.map((s) => '<span title="' + esc(s) + ': ' + counts[s] + '" data-state="' + esc(s) + '" style="width:' + (100 * counts[s] / Math.max(total, 1)) + '%;background:' + (COLORS[s] || '#999') + '"></span>').join('');
+    return parts.map((s) => '<span title="' + esc(label(s)) + ': ' + counts[s] + '" data-state="' + esc(s) + '" style="width:' + (100 * counts[s] / Math.max(total, 1)) + '%;background:' + (COLORS[s] || '#999') + '"></span>').join('');
   }
   async function showList() {
     show('list');
@@ -93,12 +99,18 @@ export const dashboardHtml = /* html */ `<!doctype html>
     $('b-status').textContent = s.status;
     $('b-final').textContent = s.final;
     $('b-audience').textContent = s.audience ?? '?';
-    $('b-cpm').textContent = s.rates.callsPerMinute ?? '–';
+    $('b-cpm').textContent = s.rates.callsPerMinute == null ? '–' : Math.round(s.rates.callsPerMinute);
     $('b-answer').textContent = pct(s.rates.answerRate);
     $('b-confirm').textContent = pct(s.rates.confirmationRate);
-    $('b-eta').textContent = s.done ? 'done' : s.etaSeconds == null ? '–' : s.etaSeconds + ' s';
+    $('b-eta').textContent = s.done ? 'done' : s.etaSeconds == null ? '–' : duration(s.etaSeconds);
+    // Controls only where they can act: nothing after the end, pause or resume depending on the state.
+    for (const b of document.querySelectorAll('[data-action]')) {
+      b.disabled = TERMINAL.has(s.status) || (b.dataset.action === 'pause' && s.status === 'paused') || (b.dataset.action === 'resume' && s.status !== 'paused');
+    }
+    const notConfirmed = (s.audience ?? s.final + s.pending) - (s.counts.acknowledged ?? 0);
+    $('pending-total').textContent = '(' + notConfirmed + ')';
     $('bar').innerHTML = bar(s.counts, s.audience ?? s.final + s.pending);
-    $('legend').innerHTML = Object.entries(s.counts).sort((a, b) => ORDER.indexOf(a[0]) - ORDER.indexOf(b[0])).map(([k, v]) => '<span data-state="' + esc(k) + '"><i style="background:' + (COLORS[k] || '#999') + '"></i>' + esc(k) + ' <b class="n">' + v + '</b></span>').join('');
+    $('legend').innerHTML = Object.entries(s.counts).sort((a, b) => ORDER.indexOf(a[0]) - ORDER.indexOf(b[0])).map(([k, v]) => '<span data-state="' + esc(k) + '"><i style="background:' + (COLORS[k] || '#999') + '"></i>' + esc(label(k)) + ' <b class="n">' + v + '</b></span>').join('');
   }
   const REACHED = new Set(['acknowledged', 'answered', 'voicemail']);
   async function loadTimeline(id) {
@@ -125,7 +137,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
   async function loadPending(id) {
     try {
       const page = await api('/v1/broadcasts/' + encodeURIComponent(id) + '/contacts?notState=acknowledged&limit=50');
-      $('pending-body').innerHTML = page.items.map((c) => '<tr><td>' + esc(c.name || c.id) + '</td><td>' + esc(c.number) + '</td><td>' + esc(c.state) + '</td><td>' + c.attempts + '</td></tr>').join('') || '<tr><td colspan="4" class="muted">Everyone confirmed</td></tr>';
+      $('pending-body').innerHTML = page.items.map((c) => '<tr><td class="who">' + (c.name ? esc(c.name) + '<small>' + esc(c.number) + '</small>' : esc(c.number || c.id)) + '</td><td>' + esc(label(c.state)) + '</td><td class="num">' + c.attempts + '</td></tr>').join('') || '<tr><td colspan="3" class="muted">Everyone confirmed</td></tr>';
     } catch (e) { $('message').textContent = e.message; }
   }
   function showBroadcast(id) {

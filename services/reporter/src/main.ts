@@ -1,5 +1,5 @@
 import { natsSettings } from '@clarion/config';
-import { listen } from '@clarion/http';
+import { closeServer, listen, logShutdownEvents, onShutdown } from '@clarion/http';
 import { createLogger } from '@clarion/logging';
 import { connectNats } from '@clarion/nats';
 import { createStore } from '@clarion/store';
@@ -26,31 +26,17 @@ async function main(): Promise<void> {
   const address = server.address();
   logger.info({ port: typeof address === 'object' && address ? address.port : config.PORT, store: store.kind }, 'listening');
 
-  let shuttingDown = false;
-  const shutdown = async (signal: string) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, 9_000);
-    force.unref();
-    try {
-      server.close();
-      await reporter.stop();
-      server.closeAllConnections();
-      await nc.drain();
-      await store.close();
-      logger.info('stopped');
-      process.exit(0);
-    } catch (error) {
-      logger.error({ err: error }, 'shutdown failed');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Stop serving, flush the aggregation (acks after the store write), then drain NATS and close the store.
+  onShutdown({
+    timeoutMs: 9_000,
+    onEvent: logShutdownEvents(logger),
+    steps: [
+      // SSE streams never end by themselves, so open connections get no grace.
+      { name: 'stop taking work', run: () => Promise.all([closeServer(server, 0), reporter.stop()]) },
+      { name: 'drain nats', run: () => nc.drain() },
+      { name: 'close store', run: () => store.close() },
+    ],
+  });
 }
 
 main().catch((error: unknown) => {

@@ -94,8 +94,29 @@ export class Reports {
     return this.store.collection<AttemptDoc>(COLLECTIONS.attempts);
   }
 
-  /** Number of contacts per state of one broadcast. */
-  async stateCounts(broadcastId: string): Promise<Record<string, number>> {
+  /**
+   * Number of contacts per state of one broadcast: final states from the broadcast's counters (kept
+   * exactly once per contact), in-flight ones (`calling`, `waiting_retry`, bounded by concurrency) from
+   * the `broadcast_state` index; `summarize` counts the rest of the audience as `queued`.
+   */
+  async stateCounts(doc: BroadcastDoc): Promise<Record<string, number>> {
+    const rows = await this.contactsCol
+      .aggregate<{ _id: string; n: number }>([
+        { $match: { broadcastId: doc._id, state: { $in: ['calling', 'waiting_retry'] } } },
+        { $group: { _id: '$state', n: { $sum: 1 } } },
+      ])
+      .toArray();
+    const counts: Record<string, number> = { ...(doc.finalCounts ?? {}) };
+    for (const r of rows) counts[r._id] = r.n;
+    if (doc.audience === undefined) {
+      // Without the enqueued counts the audience is unknown: count the queued contacts seen so far.
+      counts.queued = await this.contactsCol.countDocuments({ broadcastId: doc._id, state: 'queued' });
+    }
+    return counts;
+  }
+
+  /** Recompute the per-state counts by scanning every contact (exact, slow on huge broadcasts): for checks. */
+  async scanStateCounts(broadcastId: string): Promise<Record<string, number>> {
     const rows = await this.contactsCol
       .aggregate<{ _id: string; n: number }>([{ $match: { broadcastId } }, { $group: { _id: '$state', n: { $sum: 1 } } }])
       .toArray();
@@ -122,7 +143,7 @@ export class Reports {
     const hit = this.recent.get(broadcastId);
     if (hit && now - hit.at < hit.ttl) return hit.value;
     const entry = { at: now, ttl: SUMMARY_TTL_MS, value: Promise.resolve<BroadcastSummary | null>(null) };
-    entry.value = this.broadcasts.findOne({ _id: broadcastId }).then(async (doc) => {
+    entry.value = this.broadcasts.findOne({ _id: broadcastId }, { projection: { countedBatches: 0 } }).then(async (doc) => {
       const summary = doc ? await this.summaryOf(doc) : null;
       // A count that took long (a huge broadcast) is reused for longer, so readers never saturate the store.
       entry.ttl = Math.min(MAX_SUMMARY_TTL_MS, Math.max(SUMMARY_TTL_MS, 4 * (Date.now() - now)));
@@ -138,7 +159,7 @@ export class Reports {
 
   private async summaryOf(doc: BroadcastDoc): Promise<BroadcastSummary> {
     const [counts, attempts] = await Promise.all([
-      this.stateCounts(doc._id),
+      this.stateCounts(doc),
       this.attemptsCol.countDocuments({ broadcastId: doc._id }),
     ]);
     return summarize(doc, counts, attempts, this.clock());
@@ -156,6 +177,15 @@ export class Reports {
     return summary;
   }
 
+  /** Recompute the stored status of every broadcast not known to be over (at start: a crash may have left it stale). */
+  async refreshUnfinished(): Promise<number> {
+    const docs = await this.broadcasts
+      .find({ status: { $nin: ['completed', 'cancelled', 'halted'] } }, { projection: { _id: 1 } })
+      .toArray();
+    for (const d of docs) await this.refresh(d._id);
+    return docs.length;
+  }
+
   /** Broadcasts, newest first, optionally by (snapshot) status and first-seen time. */
   async list(options: { status?: BroadcastStatus | undefined; since?: string | undefined; cursor?: string | undefined; limit: number }): Promise<Page<BroadcastSummary>> {
     const and: Filter[] = [];
@@ -166,7 +196,7 @@ export class Reports {
       and.push({ $or: [{ firstSeenAt: { $lt: at } }, { firstSeenAt: at, _id: { $lt: id } }] });
     }
     const docs = await this.broadcasts
-      .find(and.length > 0 ? { $and: and } : {}, { sort: { firstSeenAt: -1, _id: -1 }, limit: options.limit + 1 })
+      .find(and.length > 0 ? { $and: and } : {}, { sort: { firstSeenAt: -1, _id: -1 }, limit: options.limit + 1, projection: { countedBatches: 0 } })
       .toArray();
     const page = docs.slice(0, options.limit);
     const items = await Promise.all(page.map((d) => this.summaryOf(d)));

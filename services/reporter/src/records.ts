@@ -26,11 +26,16 @@ export interface BroadcastDoc {
   audience?: number;
   enqueuedAt?: string;
   /** Lifecycle events as `<at>|<type>` strings: a set, so order and repetition do not matter. */
-  lifecycle?: string[];
+  lifecycle?: StoredSet;
   reason?: string;
   firstCallAt?: string;
   lastCallAt?: string;
   lastFinalAt?: string;
+  /** Final contacts per state, incremented exactly once per contact (see Aggregation.count). */
+  finalCounts?: Record<string, number>;
+  finalTotal?: number;
+  /** Batches already added to the counters: the guard that makes a replayed increment a no-op. */
+  countedBatches?: string[];
   /** Snapshot refreshed after writes, for listing and filtering; the detail endpoint recomputes. */
   status?: BroadcastStatus;
   completedAt?: string | null;
@@ -53,6 +58,9 @@ export interface ContactDoc {
   reason?: string;
   finalAt?: string;
   updatedAt?: string;
+  /** The batch whose write made the contact final; `uncounted` until the counters include it. */
+  finalBatch?: string;
+  uncounted?: boolean;
 }
 
 /** One call attempt (`_id` = `<bid>:<cid>:<n>`). */
@@ -64,20 +72,29 @@ export interface AttemptDoc {
   attempt: number;
   uuid?: string;
   number?: string;
-  statuses?: string[];
+  statuses?: StoredSet;
   /** `status|detail|digits` strings: the set classifyAttempt reads. */
-  signals?: string[];
-  details?: string[];
-  digits?: string[];
+  signals?: StoredSet;
+  details?: StoredSet;
+  digits?: StoredSet;
   dialerOutcome?: string;
   /** Why the dialer refused or could not confirm the attempt (a set: order independent). */
-  reasons?: string[];
+  reasons?: StoredSet;
   placedAt?: string;
   answeredAt?: string;
   endedAt?: string;
   duration?: number;
   price?: number;
 }
+
+/** A set stored as `{<key>: member}` (see UpsertSet.add); plain arrays are read too. */
+export type StoredSet = string[] | Record<string, string>;
+
+/** The field name a set member is stored under: safe in MongoDB paths (no `.`, no leading `$` or digit). */
+export const setMemberKey = (value: string): string => `k${Buffer.from(value).toString('base64url')}`;
+
+/** The members of a stored set. */
+export const members = (set: StoredSet | undefined): string[] => (set === undefined ? [] : Array.isArray(set) ? [...set] : Object.values(set));
 
 export const contactKey = (bid: string, cid: string): string => `${bid}:${cid}`;
 export const attemptDocKey = (bid: string, cid: string, n: number): string => `${bid}:${cid}:${n}`;
@@ -110,7 +127,7 @@ export interface AttemptView {
 }
 
 export function viewAttempt(doc: AttemptDoc): AttemptView {
-  const signals = (doc.signals ?? []).map((s) => {
+  const signals = members(doc.signals).map((s) => {
     const [status = '', detail = '', digits = ''] = s.split('|');
     return { status, detail: detail || undefined, digits: digits || undefined };
   });
@@ -127,11 +144,11 @@ export function viewAttempt(doc: AttemptDoc): AttemptView {
     number: doc.number ?? null,
     outcome,
     final: classified.final,
-    statuses: [...(doc.statuses ?? [])].sort(),
+    statuses: members(doc.statuses).sort(),
     unclassified: classified.unclassified.sort(),
-    details: [...(doc.details ?? [])].sort(),
-    digits: [...(doc.digits ?? [])].sort(),
-    reason: doc.reasons && doc.reasons.length > 0 ? [...doc.reasons].sort().join('; ') : null,
+    details: members(doc.details).sort(),
+    digits: members(doc.digits).sort(),
+    reason: members(doc.reasons).length > 0 ? members(doc.reasons).sort().join('; ') : null,
     placedAt: doc.placedAt ?? null,
     answeredAt: doc.answeredAt ?? null,
     endedAt: doc.endedAt ?? null,
@@ -218,7 +235,7 @@ export function summarize(doc: BroadcastDoc, stateCounts: Record<string, number>
   const total = audience ?? known;
   const pending = Math.max(0, total - final);
   const done = audience !== null && final >= audience;
-  const life = lifecycleStatus(doc.lifecycle ?? []);
+  const life = lifecycleStatus(members(doc.lifecycle));
   const status: BroadcastStatus = life.cancelled
     ? 'cancelled'
     : life.halted

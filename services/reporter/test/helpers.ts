@@ -15,7 +15,7 @@ import {
 import { listen } from '@clarion/http';
 import { createLogger } from '@clarion/logging';
 import { connectNats, jetstream, publishJson, type NatsConnection } from '@clarion/nats';
-import { createEmbeddedStore, type Store } from '@clarion/store';
+import { createEmbeddedStore, createMongoStore, type Store } from '@clarion/store';
 import { startNatsServer, type NatsServerHandle } from '@clarion/testkit';
 import { createReporter, type Reporter } from '../src/app.js';
 
@@ -35,11 +35,26 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+const mongoUrl = process.env.MONGO_URL;
+if (!mongoUrl) console.warn('MONGO_URL not set: the reporter tests run on the embedded store only (MongoDB SKIPPED)');
+
+/** A store the reporter tests run on: always the embedded store, and MongoDB too when MONGO_URL is set. */
+export interface StoreImpl {
+  name: 'embedded' | 'mongodb';
+  open(): Promise<Store>;
+}
+let dbSeq = 0;
+export const STORES: StoreImpl[] = [{ name: 'embedded', open: () => createEmbeddedStore() }];
+if (mongoUrl) {
+  // A fresh database per harness, so runs never see each other's records.
+  STORES.push({ name: 'mongodb', open: () => createMongoStore({ url: mongoUrl, dbName: `clarion_reporter_test_${process.pid}_${Date.now()}_${++dbSeq}` }) });
+}
+
 /** Start everything the way main.ts does, but on free ports and with captured logs. */
-export async function startHarness(): Promise<Harness> {
+export async function startHarness(openStore: () => Promise<Store> = () => createEmbeddedStore()): Promise<Harness> {
   const nats = await startNatsServer();
   const nc = await connectNats({ servers: nats.url, name: 'reporter-test' });
-  const store = await createEmbeddedStore();
+  const store = await openStore();
   const logs: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
