@@ -26,7 +26,7 @@ export async function simCalls(stack: Stack, broadcastId?: string): Promise<SimC
   return calls.filter((c) => new URL(c.event_url).searchParams.get('b') === broadcastId);
 }
 
-export async function simStats(stack: Stack): Promise<{ calls_placed: number; rejected_429: number; max_calls_in_rolling_second: number }> {
+export async function simStats(stack: Stack): Promise<{ calls_placed: number; rejected_429: number; max_calls_in_rolling_second: number; timeouts_after_place: number }> {
   return (await (await fetch(`${stack.url('voice-sim')}/_sim/stats`)).json()) as never;
 }
 
