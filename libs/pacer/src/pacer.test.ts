@@ -94,4 +94,18 @@ describe('createSharedPacer', () => {
     const next = await b!.acquire();
     expect(next - first).toBeGreaterThanOrEqual(390);
   });
+
+  it('a critical acquisition on one replica holds normal grants on every other replica', async () => {
+    const [a, b] = buckets.map((kv) => createSharedPacer({ kv, key: 'account-c', ratePerSecond: 50 }));
+    const normal: number[] = [];
+    const normals = Promise.all(Array.from({ length: 40 }, () => b!.acquire(undefined, { priority: 'normal' }).then((g) => normal.push(g))));
+    while (normal.length < 5) await new Promise((resolve) => setTimeout(resolve, 5));
+    const critical = await Promise.all(Array.from({ length: 10 }, () => a!.acquire(undefined, { priority: 'critical' })));
+    await normals;
+    const first = Math.min(...critical);
+    const last = Math.max(...critical);
+    // Grants are slots of the shared schedule: no normal slot lies inside the critical run.
+    expect(normal.filter((g) => g > first && g < last)).toEqual([]);
+    expect(normal.filter((g) => g > last)).not.toHaveLength(0);
+  });
 });

@@ -101,6 +101,8 @@ export interface SharedPacerOptions extends PacerOptions {
   windowMarginMs?: number;
   /** Reserve a slot only when the shared schedule is this close to now (ms, default max(2 intervals, 200)). */
   horizonMs?: number;
+  /** After a critical grant, normal grants on every replica wait this long (ms, default max(10 intervals, 500)). */
+  criticalHoldMs?: number;
 }
 
 /** Options of one `acquire`: critical callers are granted before normal ones waiting in this instance. */
@@ -113,6 +115,8 @@ interface SharedState {
   tat: number;
   /** Latest penalty end, kept for operators. */
   penaltyUntil?: number;
+  /** Until then normal grants wait: a critical broadcast is being dialled somewhere in the account. */
+  criticalUntil?: number;
   /** The last ⌊rate⌋ actual starts (epoch ms, ascending), for the rolling-window guard. */
   sent?: number[];
 }
@@ -143,6 +147,7 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
   const marginMs = options.windowMarginMs ?? 30;
   // Far enough ahead that a slow CAS under load does not make grants late, short enough for priority.
   const horizonMs = options.horizonMs ?? Math.max(2 * intervalMs, 200);
+  const criticalHoldMs = options.criticalHoldMs ?? Math.max(10 * intervalMs, 500);
   let cached: { state: SharedState; revision: number } | undefined;
   let chain: Promise<unknown> = Promise.resolve();
   const waiters: Waiter[] = [];
@@ -155,6 +160,7 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
       const parsed = JSON.parse(decoder.decode(entry.value)) as Partial<SharedState>;
       const state: SharedState = { tat: typeof parsed.tat === 'number' ? parsed.tat : 0 };
       if (typeof parsed.penaltyUntil === 'number') state.penaltyUntil = parsed.penaltyUntil;
+      if (typeof parsed.criticalUntil === 'number') state.criticalUntil = parsed.criticalUntil;
       if (Array.isArray(parsed.sent)) state.sent = parsed.sent.filter((t): t is number => typeof t === 'number');
       return { state, revision: entry.revision };
     } catch {
@@ -217,15 +223,38 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
           await sleep(ahead);
           continue;
         }
+        const head = waiters[0]!;
+        const criticalUntil = cached?.state.criticalUntil ?? 0;
+        if (head.priority === 'normal' && criticalUntil > clock()) {
+          // A critical broadcast holds the account: wait, then look at the shared state again.
+          await sleep(Math.min(criticalUntil - clock(), 100));
+          await serialised(async () => {
+            cached = (await read()) ?? cached;
+          }).catch(() => undefined);
+          continue;
+        }
         const waiter = waiters.shift()!;
         if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
         try {
           const grant = await serialised(() =>
             mutate((state) => {
-              const g = Math.max(clock(), state.tat);
-              return { next: { ...state, tat: g + intervalMs }, result: g };
+              const now = clock();
+              // Seen only after a CAS conflict refreshed the state: yield to the critical broadcast.
+              if (waiter.priority === 'normal' && (state.criticalUntil ?? 0) > now) return { next: undefined, result: undefined };
+              const g = Math.max(now, state.tat);
+              const next: SharedState = { ...state, tat: g + intervalMs };
+              if (waiter.priority === 'critical') next.criticalUntil = Math.max(state.criticalUntil ?? 0, g + criticalHoldMs);
+              return { next, result: g };
             }),
           );
+          if (grant === undefined) {
+            // Back behind any critical waiter that arrived meanwhile, ahead of the other normal ones.
+            const at = waiters.findIndex((w) => w.priority === 'normal');
+            if (at < 0) waiters.push(waiter);
+            else waiters.splice(at, 0, waiter);
+            if (waiter.onAbort) waiter.signal?.addEventListener('abort', waiter.onAbort, { once: true });
+            continue;
+          }
           waiter.resolve(grant);
         } catch (error) {
           waiter.reject(error as Error);
