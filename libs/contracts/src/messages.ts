@@ -47,11 +47,18 @@ export const FINAL_STATES = [
 export const FinalState = z.enum(FINAL_STATES);
 export type FinalState = z.infer<typeof FinalState>;
 
-/** An audience member named inline in a request. */
+/** A phone number as written; a JSON number (14155550100) is read as its digits. */
+const WrittenNumber = z.union([z.string().max(100), z.number().int().nonnegative().transform(String)]);
+
+/**
+ * An audience member named inline in a request. A junk entry (empty, too short, `null`) does not
+ * reject the request: it is counted as invalid and everyone else is called.
+ */
 export const InlineContact = z.union([
-  z.string().min(3).max(40),
+  WrittenNumber,
+  z.null(),
   z.strictObject({
-    number: z.string().min(3).max(40),
+    number: WrittenNumber,
     name: z.string().max(200).optional(),
     country: z.string().max(40).optional(),
     timezone: TimeZone.optional(),

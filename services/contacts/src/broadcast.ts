@@ -196,8 +196,8 @@ async function enqueue(
   const invalid: { input: string; reason: string }[] = [];
   const publisher = new WindowedPublisher(deps.nc, deps.maxInFlight ?? 4096);
   const listIds = [...new Set(request.audience.listIds)];
-  // One list alone cannot hold a number twice (unique index), so only mixed audiences need the set.
-  const seen = listIds.length + (request.audience.numbers.length > 0 ? 1 : 0) > 1 ? new Set<string>() : undefined;
+  // One list alone cannot hold a number twice (unique index); several lists or inline numbers can.
+  const seen = listIds.length > 1 || request.audience.numbers.length > 0 ? new Set<string>() : undefined;
   const suppressed = new Set<string>();
   for await (const s of repos.suppressions.find({}, { projection: { number: 1 } })) suppressed.add(s.number);
 
@@ -237,11 +237,12 @@ async function enqueue(
       }
     }
     for (const [index, item] of request.audience.numbers.entries()) {
-      const input = typeof item === 'string' ? item : item.number;
+      const detail = typeof item === 'object' && item !== null ? item : undefined;
+      const input = detail ? detail.number : typeof item === 'string' ? item : '';
       const result = normaliseNumber(input, {
-        country: typeof item === 'string' ? undefined : item.country,
+        country: detail?.country,
         defaultCountry: request.audience.defaultCountry,
-        timezone: typeof item === 'string' ? undefined : item.timezone,
+        timezone: detail?.timezone,
       });
       if (!result.ok) {
         counts.invalid++;
@@ -249,7 +250,7 @@ async function enqueue(
         continue;
       }
       const entry: AudienceEntry = { number: result.e164, source: `i:${index}` };
-      if (typeof item !== 'string') Object.assign(entry, { name: item.name, timezone: item.timezone, language: item.language, vars: item.vars });
+      if (detail) Object.assign(entry, { name: detail.name, timezone: detail.timezone, language: detail.language, vars: detail.vars });
       await take(entry);
     }
     await publisher.flush();

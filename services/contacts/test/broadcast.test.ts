@@ -168,6 +168,34 @@ describe('broadcast.request', () => {
   });
 });
 
+describe('broadcast.request: inline numbers only', () => {
+  it('counts the same number written several ways inline as duplicates, so the counts add up', async () => {
+    const reply = await h.request(BROADCAST_REQUEST, {
+      name: 'Inline repeats',
+      message,
+      audience: { numbers: ['+1 415 555 0170', '4155550170', '+1 (415) 555-0170', '+1 415 555 0171'] },
+    });
+    expect(reply).toMatchObject({ ok: true, counts: { accepted: 2, duplicate: 2, suppressed: 0, invalid: 0 } });
+    const bid = reply.broadcastId;
+    const jobs = await readSubject(h, 'DIAL', `dial.job.${bid}`);
+    expect(jobs.map((j) => j.data.number).sort()).toEqual(['+14155550170', '+14155550171']);
+    const finals = await readSubject(h, 'EVENTS', `evt.contact.${bid}`);
+    expect(finals.map((f) => f.data.state)).toEqual(['duplicate', 'duplicate']);
+    expect(new Set([...jobs, ...finals].map((m) => m.data.contactId)).size).toBe(4);
+  });
+
+  it('counts junk inline entries as invalid and calls everyone else', async () => {
+    const reply = await h.request(BROADCAST_REQUEST, {
+      name: 'Inline junk',
+      message,
+      audience: { numbers: ['', '0', '+1', null, 14155550172, { number: '' }, '+1 415 555 0173'] },
+    });
+    expect(reply).toMatchObject({ ok: true, counts: { accepted: 2, invalid: 5, duplicate: 0, suppressed: 0 } });
+    const jobs = await readSubject(h, 'DIAL', `dial.job.${reply.broadcastId}`);
+    expect(jobs.map((j) => j.data.number).sort()).toEqual(['+14155550172', '+14155550173']);
+  });
+});
+
 describe('broadcast.control', () => {
   it('pauses, resumes and cancels; refuses unknown broadcasts and resuming a cancelled one', async () => {
     const created = await h.request(BROADCAST_REQUEST, { name: 'Control', message, audience: { numbers: ['+12125550190'] } });
