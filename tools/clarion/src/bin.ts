@@ -12,8 +12,10 @@ Run the system:
   start                       NATS, voice-sim and the four services until Ctrl-C (embedded store unless MONGO_URL)
       --cps N                 account calls per second (default 3, Vonage's default)
       --time-scale X          voice-sim call durations × X (default 1)
+      --state-dir DIR         NATS data, store journals, logs, runtime.json (default .clarion); one \`start\` per folder
   demo                        a whole broadcast on a sample list on a private system, then the report
       --csv FILE  --country CC  --cps N (default 20)  --json
+      --map-phone HEADER      the column holding the phone number (or --map FIELD=HEADER, repeatable)
 
 Contacts:
   lists create NAME [--id ID] create a contact list
@@ -21,6 +23,8 @@ Contacts:
   import LIST FILE            upload a CSV/TSV/JSON file into a list, with a progress bar and the import report
       --country CC            country of national-format numbers without one (default: the service's)
       --mode add|upsert|replace
+      --map-phone HEADER      the column holding the phone number (or --map FIELD=HEADER, repeatable;
+                              fields: phone name firstName lastName country language timezone externalId)
   suppressions add NUMBER...  never call these numbers  [--reason TEXT] [--country CC]
   suppressions list
 
@@ -75,6 +79,19 @@ const COMMANDS: Record<string, Handler> = {
   asyncapi: asyncApiCommand,
 };
 
+/** The lines of USAGE about one command (its line and its indented options), or all of it. */
+function commandUsage(command: string): string {
+  const lines = USAGE.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(`  ${command} `) || l.includes(`| ${command} `));
+  if (at < 0) return USAGE;
+  const block = [lines[at]!.trim()];
+  for (const line of lines.slice(at + 1)) {
+    if (!line.startsWith('      ')) break;
+    block.push(line);
+  }
+  return `Usage: clarion ${block.map((l) => l.trimEnd()).join('\n')}\n\nRun \`clarion help\` for every command and option.\n`;
+}
+
 async function main(argv: string[], io: Io): Promise<ExitCode> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
@@ -90,7 +107,17 @@ async function main(argv: string[], io: Io): Promise<ExitCode> {
     io.out.write(USAGE);
     return EXIT.ok;
   }
-  return handler(rest, io);
+  try {
+    return await handler(rest, io);
+  } catch (error) {
+    // A usage mistake: one line naming it, then how this command is used.
+    if (error instanceof CliError && error.exitCode === EXIT.usage) {
+      const problem = error.message.replace(/\s*\n\s*/g, ' ');
+      io.err.write(`clarion: ${problem}\n\n${commandUsage(command)}`);
+      return EXIT.usage;
+    }
+    throw error;
+  }
 }
 
 const io: Io = { out: process.stdout, err: process.stderr, env: process.env, cwd: process.cwd() };

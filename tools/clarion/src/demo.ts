@@ -2,7 +2,8 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FINAL_STATES, type BroadcastRequestInput } from '@clarion/contracts';
-import { connect, requestBroadcast, restClient } from './client.js';
+import { ApiError, connect, requestBroadcast, restClient } from './client.js';
+import { CliError, EXIT, importProblem } from './commands/context.js';
 import { REPO_ROOT, startStack, type Stack } from './stack.js';
 import { renderProgress, renderTable } from './render.js';
 
@@ -10,7 +11,11 @@ export const SAMPLE_CSV = join(REPO_ROOT, 'tools', 'clarion', 'examples', 'conta
 
 export interface DemoOptions {
   csv: string;
+  /** The file's text when the caller already read it (else `csv` is read). */
+  csvText?: string;
   country: string;
+  /** Import column mapping as the contacts service's `map.<field>` query parameters. */
+  mapping?: Record<string, string>;
   cps: number;
   json: boolean;
   timeScale: number;
@@ -33,7 +38,8 @@ export interface BroadcastSummary {
   id: string;
   name?: string;
   status: string;
-  audience: number;
+  /** Null until the broadcast's `enqueued` event reached the reporter. */
+  audience: number | null;
   counts: Record<string, number>;
   pending: number;
 }
@@ -50,6 +56,10 @@ export interface DemoSummary {
   broadcastId: string;
   rows: number;
   audience: { accepted: number; invalid: number; duplicate: number; suppressed: number };
+  /** The first invalid rows of the file, with the reason. */
+  invalidRows: { row: number; reason: string }[];
+  /** Accepted numbers that are possible but not known to be assigned. */
+  flagged: number;
   final: Record<string, number>;
   pending: number;
   callsPlaced: number;
@@ -100,10 +110,15 @@ export function checkGroundTruth(calls: SimCall[], accepted: number, maxAttempts
 export const DEMO_MESSAGE =
   'Hello {{name}}. This is a Clarion test alert for {{Site}}. There is no emergency. This is only a test.';
 
+/** How often a non-terminal gets a progress line. */
+const PLAIN_PROGRESS_EVERY_MS = 3000;
+/** How many invalid rows the summary names. */
+const INVALID_ROWS_SHOWN = 10;
+
 /** Run a whole broadcast on a private stack and report what happened. */
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const started = Date.now();
-  const csv = readFileSync(options.csv, 'utf8');
+  const csv = options.csvText ?? readFileSync(options.csv, 'utf8');
   const stateDir = mkdtempSync(join(tmpdir(), 'clarion-demo-'));
   const say = (line: string) => {
     if (!options.json) options.err.write(`${line}\n`);
@@ -116,15 +131,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const reporter = restClient(stack.url('reporter'), stack.secrets.apiToken);
 
     const list = await contacts.post<{ id: string }>('/v1/lists', { name: `demo ${new Date().toISOString()}` });
-    const report = await contacts.post<ImportReport>(
-      `/v1/lists/${list.id}/import?defaultCountry=${encodeURIComponent(options.country)}`,
-      csv,
-      'text/csv',
-    );
+    const query = new URLSearchParams({ defaultCountry: options.country, ...(options.mapping ?? {}) });
+    let report: ImportReport;
+    try {
+      report = await contacts.post<ImportReport>(`/v1/lists/${list.id}/import?${query}`, csv, 'text/csv');
+    } catch (error) {
+      // A file the importer cannot read (no phone column, unknown header) is the user's to fix.
+      if (error instanceof ApiError && error.status === 400) throw new CliError(EXIT.usage, `cannot import ${options.csv}: ${importProblem(error.body, error.message)}`);
+      throw error;
+    }
     say(
       `Imported ${options.csv}: ${report.rowsRead} rows, ${report.imported} contacts, ` +
-        `${report.invalid.length} invalid, ${report.duplicate.length} duplicate`,
+        `${report.invalid.length} invalid, ${report.duplicate.length} duplicate, ${report.flagged ?? 0} flagged`,
     );
+    if (report.imported === 0) {
+      throw new CliError(EXIT.failed, `no contacts in ${options.csv} (${report.rowsRead} rows, ${report.invalid.length} invalid, ${report.duplicate.length} duplicate)`);
+    }
 
     const maxAttempts = 2;
     const request: BroadcastRequestInput = {
@@ -141,17 +163,32 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const reply = await requestBroadcast(nc, request);
     await nc.close();
     if (!reply.ok) throw new Error(`broadcast request refused: ${reply.error.message}`);
-    say(`Broadcast ${reply.broadcastId}: ${JSON.stringify(reply.counts)}`);
+    // The broadcast's own counts come on top of the import's (numbers already dropped there are not counted again).
+    const c = reply.counts;
+    say(
+      `Broadcast ${reply.broadcastId}: ${c.accepted} contacts to call ` +
+        `(${c.invalid} more invalid, ${c.duplicate} more duplicates, ${c.suppressed} suppressed)`,
+    );
 
     let summary: BroadcastSummary | undefined;
     const deadline = Date.now() + options.timeoutMs;
+    const tty = (options.err as { isTTY?: boolean }).isTTY === true;
+    let lastPlain = 0;
     while (Date.now() < deadline) {
       summary = await reporter.get<BroadcastSummary>(`/v1/broadcasts/${reply.broadcastId}`).catch(() => undefined);
-      if (summary && !options.json) options.err.write(renderProgress(summary));
-      if (summary?.status === 'completed') break;
+      const over = summary?.status === 'completed';
+      if (summary && !options.json) {
+        if (tty) options.err.write(`\r${renderProgress(summary)}\x1b[K`);
+        else if (over || Date.now() - lastPlain >= PLAIN_PROGRESS_EVERY_MS) {
+          // Not a terminal (a log, a CI job): a plain line now and then, no cursor codes.
+          options.err.write(`${renderProgress(summary)}\n`);
+          lastPlain = Date.now();
+        }
+      }
+      if (over) break;
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
-    if (!options.json) options.err.write('\n');
+    if (!options.json && tty) options.err.write('\n');
 
     const simCalls = (await (await fetch(`${stack.url('voice-sim')}/_sim/calls`)).json()) as { calls: SimCall[] };
     const truth = checkGroundTruth(simCalls.calls, reply.counts.accepted, maxAttempts);
@@ -161,6 +198,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       if (n > 0) final[state] = n;
     }
     const problems = [...truth.problems];
+    if (reply.counts.accepted === 0) problems.push(`no contacts to call in ${options.csv}`);
     if (summary?.status !== 'completed') problems.push(`broadcast not completed (status ${summary?.status ?? 'unknown'})`);
     const audienceTotal = reply.counts.accepted + reply.counts.duplicate + reply.counts.suppressed;
     const finalTotal = Object.values(final).reduce((a, b) => a + b, 0);
@@ -182,6 +220,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       broadcastId: reply.broadcastId,
       rows,
       audience,
+      invalidRows: report.invalid.slice(0, INVALID_ROWS_SHOWN),
+      flagged: report.flagged ?? 0,
       final,
       pending: summary?.pending ?? audienceTotal,
       callsPlaced: simCalls.calls.length,

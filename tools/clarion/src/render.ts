@@ -17,14 +17,16 @@ const ORDER = [
   'outside_window',
 ];
 
-/** One progress line (rewritten in place on a terminal). */
+/** One progress line, without cursor codes (the caller rewrites it in place on a terminal). */
 export function renderProgress(summary: BroadcastSummary): string {
+  // Before the broadcast's `enqueued` event the reporter does not know the audience yet.
+  if (summary.audience === null) return `${summary.id}  ${summary.status}  waiting for the audience…`;
   const done = summary.audience - summary.pending;
   const width = 30;
   const filled = summary.audience > 0 ? Math.round((done / summary.audience) * width) : 0;
   const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
   const parts = ORDER.filter((s) => (summary.counts[s] ?? 0) > 0).map((s) => `${s} ${summary.counts[s]}`);
-  return `\r${bar} ${done}/${summary.audience} final  ${parts.join('  ')}\x1b[K`;
+  return `${bar} ${done}/${summary.audience} final  ${parts.join('  ')}`;
 }
 
 /** The closing per-outcome table of the demo. */
@@ -38,6 +40,10 @@ export function renderTable(result: DemoSummary): string {
     `  invalid          ${result.audience.invalid}`,
     `  duplicate        ${result.audience.duplicate}`,
     `  suppressed       ${result.audience.suppressed}`,
+    `  flagged          ${result.flagged}${result.flagged > 0 ? '  (accepted; possible numbers not known to be in service)' : ''}`,
+    ...(result.invalidRows.length > 0
+      ? ['', `  invalid rows${result.audience.invalid > result.invalidRows.length ? ` (first ${result.invalidRows.length})` : ''}:`, ...result.invalidRows.map((i) => `    row ${i.row}: ${i.reason}`)]
+      : []),
     '',
     '  final state       contacts',
     ...ORDER.filter((s) => (result.final[s] ?? 0) > 0).map((s) => `  ${s.padEnd(18)}${String(result.final[s]).padStart(6)}`),

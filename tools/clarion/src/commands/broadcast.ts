@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { parse as parseYaml } from 'yaml';
 import { BroadcastRequest, FINAL_STATES, type ControlAction } from '@clarion/contracts';
 import { connect, controlBroadcast, requestBroadcast } from '../client.js';
-import { api, bar, CliError, EXIT, need, parse, positive, printJson, resolveConnection, table, toCliError, type Connection, type ExitCode, type Io } from './context.js';
+import { api, bar, CliError, countryOption, EXIT, need, numeric, parse, positive, printJson, resolveConnection, table, toCliError, type Connection, type ExitCode, type Io } from './context.js';
 
 /** The reporter's broadcast summary (GET /v1/broadcasts/:id). */
 export interface Summary {
@@ -61,6 +61,7 @@ export function renderSummary(s: Summary): string {
 /** The live block: one bar per state, rewritten in place on a terminal. */
 export function renderLive(s: Summary): string[] {
   const audience = Math.max(1, s.audience ?? s.final + s.pending);
+  if (s.audience === null && s.final === 0) return [`${s.id}  ${s.status}  waiting for the audience…`];
   return [
     `${s.id}  ${s.status}  ${s.final}/${s.audience ?? '?'} final  ${s.attempts} calls${s.eta && !s.done ? `  eta ${s.eta}` : ''}`,
     ...stateRows(s.counts).map(([state, n]) => `  ${state.padEnd(16)} ${bar(n, audience, 30)} ${n}`),
@@ -164,15 +165,15 @@ export async function sendCommand(args: string[], io: Io): Promise<ExitCode> {
   if (values.text !== undefined) message.text = values.text;
   if (values['audio-url'] !== undefined) message.audioUrl = values['audio-url'];
   if (values.language !== undefined) message.language = values.language;
-  if (values.repeat !== undefined) message.repeat = Number(values.repeat);
+  if (values.repeat !== undefined) message.repeat = numeric(values.repeat, '--repeat');
   if (values.list) audience.listIds = [...((audience.listIds as unknown[]) ?? []), ...values.list];
   if (values.number) audience.numbers = [...((audience.numbers as unknown[]) ?? []), ...values.number];
-  if (values.country !== undefined) audience.defaultCountry = values.country.toUpperCase();
+  if (values.country !== undefined) audience.defaultCountry = countryOption(values.country);
   if (values.from !== undefined) request.from = values.from;
   if (values.ack !== undefined) request.acknowledgement = { ...asObject(request.acknowledgement), prompt: values.ack };
-  if (values['max-attempts'] !== undefined) retry.maxAttempts = Number(values['max-attempts']);
-  if (values['retry-delay'] !== undefined) retry.delaySeconds = Number(values['retry-delay']);
-  if (values.cps !== undefined) pacing.callsPerSecond = Number(values.cps);
+  if (values['max-attempts'] !== undefined) retry.maxAttempts = numeric(values['max-attempts'], '--max-attempts');
+  if (values['retry-delay'] !== undefined) retry.delaySeconds = numeric(values['retry-delay'], '--retry-delay');
+  if (values.cps !== undefined) pacing.callsPerSecond = positive(values.cps, '--cps');
   if (values.priority !== undefined) request.priority = values.priority;
   request.message = message;
   request.audience = audience;

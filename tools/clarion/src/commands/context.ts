@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiError, restClient } from '../client.js';
+import { countryCode } from '@clarion/phone';
 import { REPO_ROOT } from '../stack.js';
 
 /** Exit codes every command uses (listed in `clarion help`). */
@@ -171,4 +172,59 @@ export function positive(value: string | undefined, flag: string): number | unde
   const n = Number(value);
   if (!(n > 0)) throw new CliError(EXIT.usage, `${flag} must be a positive number, got "${value}"`);
   return n;
+}
+
+/** A finite number option (any sign) or a usage error naming the flag. */
+export function numeric(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new CliError(EXIT.usage, `${flag} must be a number, got "${value}"`);
+  return n;
+}
+
+/** The contact fields an import can map a column to (the contacts service's `map.<field>`). */
+export const IMPORT_FIELDS = ['phone', 'name', 'firstName', 'lastName', 'country', 'language', 'timezone', 'externalId'] as const;
+
+/** Options naming the import columns: `--map-phone HEADER` and `--map FIELD=HEADER` (repeatable). */
+export const MAP_OPTIONS = {
+  'map-phone': { type: 'string' },
+  map: { type: 'string', multiple: true },
+} as const satisfies ParseArgsConfig['options'];
+
+/** `--map-phone`/`--map` as the contacts import's `map.<field>` query parameters, checked here. */
+export function columnMapping(values: { 'map-phone'?: string | undefined; map?: string[] | undefined }): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const entry of values.map ?? []) {
+    const at = entry.indexOf('=');
+    const field = IMPORT_FIELDS.find((f) => f.toLowerCase() === entry.slice(0, Math.max(at, 0)).trim().toLowerCase());
+    const header = entry.slice(at + 1).trim();
+    if (at < 0 || !field || header === '') {
+      throw new CliError(EXIT.usage, `--map takes FIELD=HEADER with FIELD one of ${IMPORT_FIELDS.join(', ')}, got "${entry}"`);
+    }
+    query[`map.${field}`] = header;
+  }
+  if (values['map-phone'] !== undefined) {
+    if (values['map-phone'].trim() === '') throw new CliError(EXIT.usage, '--map-phone needs the header of the phone column');
+    query['map.phone'] = values['map-phone'].trim();
+  }
+  return query;
+}
+
+/** An import refusal in the CLI's terms: the column problems, and the flag that fixes a missing phone column. */
+export function importProblem(body: unknown, fallback: string): string {
+  const error = (body as { error?: { message?: string; details?: { path?: string; message?: string }[] } } | undefined)?.error;
+  const message = error?.message ?? fallback;
+  const columns = (error?.details ?? []).filter((d) => d.path?.startsWith('map.')).map((d) => d.message ?? '');
+  if (/no phone column/i.test(message)) {
+    return `no phone column found${columns[0] ? ` (${columns[0].replace(/^no phone column /, '')})` : ''}; name it with --map-phone HEADER (or --map phone=HEADER)`;
+  }
+  return columns.length > 0 ? `${message} (${columns.join('; ')})` : message;
+}
+
+/** A `--country` option as an ISO 3166 code (aliases such as "UK" accepted), or a usage error. */
+export function countryOption(value: string | undefined, flag = '--country'): string | undefined {
+  if (value === undefined) return undefined;
+  const code = countryCode(value);
+  if (!code) throw new CliError(EXIT.usage, `${flag} "${value}" is not a country Clarion knows; use an ISO code such as US or GB`);
+  return code;
 }

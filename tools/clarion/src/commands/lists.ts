@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { api, bar, CliError, EXIT, parse, printJson, resolveConnection, table, toCliError, type ExitCode, type Io } from './context.js';
+import { api, bar, CliError, columnMapping, countryOption, EXIT, importProblem, MAP_OPTIONS, parse, printJson, resolveConnection, table, toCliError, type ExitCode, type Io } from './context.js';
 
 interface ListView {
   id: string;
@@ -63,24 +63,25 @@ const MODES = ['add', 'upsert', 'replace'];
 
 /** `clarion import LIST FILE [--country CC] [--mode add|upsert|replace]`: upload with a progress bar, then the report. */
 export async function importCommand(args: string[], io: Io): Promise<ExitCode> {
-  const { values, positionals } = parse(args, { country: { type: 'string' }, mode: { type: 'string', default: 'add' } });
+  const { values, positionals } = parse(args, { country: { type: 'string' }, mode: { type: 'string', default: 'add' }, ...MAP_OPTIONS });
   const [listId, file] = positionals;
   if (!listId || !file) throw new CliError(EXIT.usage, 'usage: clarion import <list id> <file.csv|file.json>');
   if (!MODES.includes(values.mode)) throw new CliError(EXIT.usage, `--mode must be one of ${MODES.join(', ')}`);
-  if (values.country !== undefined && !/^[A-Za-z]{2}$/.test(values.country)) {
-    throw new CliError(EXIT.usage, '--country must be a 2-letter code such as US or GB');
-  }
+  const country = countryOption(values.country);
+  const mapping = columnMapping(values);
   let size: number;
   try {
     size = statSync(file).size;
-  } catch {
-    throw new CliError(EXIT.usage, `cannot read ${file}`);
+  } catch (error) {
+    throw new CliError(EXIT.usage, `cannot read ${file}: ${(error as Error).message}`);
   }
   const conn = resolveConnection(values, io);
   const contacts = api(conn, 'contacts');
   await contacts.get(`/v1/lists/${encodeURIComponent(listId)}`);
 
-  const showProgress = !values.json;
+  // A bar redrawn in place on a terminal; elsewhere (a log, a pipe) one line before and one after.
+  const showProgress = !values.json && io.err.isTTY === true;
+  if (!values.json && !showProgress) io.err.write(`Uploading ${basename(file)} (${formatBytes(size)}) ...\n`);
   let sent = 0;
   const draw = () => {
     if (showProgress) io.err.write(`\r${bar(sent, size)} ${Math.round((sent / Math.max(size, 1)) * 100)}%  ${basename(file)} ${formatBytes(sent)}/${formatBytes(size)}\x1b[K`);
@@ -93,7 +94,8 @@ export async function importCommand(args: string[], io: Io): Promise<ExitCode> {
     },
   });
   const query = new URLSearchParams({ mode: values.mode });
-  if (values.country) query.set('defaultCountry', values.country.toUpperCase());
+  if (country) query.set('defaultCountry', country);
+  for (const [key, header] of Object.entries(mapping)) query.set(key, header);
   const type = file.toLowerCase().endsWith('.json') ? 'application/json' : file.toLowerCase().endsWith('.tsv') ? 'text/tab-separated-values' : 'text/csv';
   draw();
   let report: ImportReport;
@@ -107,8 +109,10 @@ export async function importCommand(args: string[], io: Io): Promise<ExitCode> {
     } as RequestInit & { duplex: 'half' });
     const body = (await response.json().catch(() => ({}))) as unknown;
     if (!response.ok) {
-      const message = (body as { error?: { message?: string } }).error?.message;
-      throw new CliError(response.status === 404 ? EXIT.notFound : response.status >= 500 ? EXIT.failed : EXIT.usage, `import refused: ${message ?? `HTTP ${response.status}`}`);
+      throw new CliError(
+        response.status === 404 ? EXIT.notFound : response.status >= 500 ? EXIT.failed : EXIT.usage,
+        `import refused: ${importProblem(body, `HTTP ${response.status}`)}`,
+      );
     }
     report = body as ImportReport;
   } catch (error) {
@@ -116,6 +120,7 @@ export async function importCommand(args: string[], io: Io): Promise<ExitCode> {
     throw toCliError(error, `contacts at ${contacts.base}`);
   }
   if (showProgress) io.err.write('\n');
+  else if (!values.json) io.err.write(`Uploaded ${basename(file)}: 100%\n`);
   if (values.json) {
     printJson(io, report);
   } else {
@@ -176,7 +181,7 @@ export async function suppressionsCommand(args: string[], io: Io): Promise<ExitC
     const result = await contacts.post<{ added: number; existing: number; invalid: { input: string; reason: string }[] }>('/v1/suppressions', {
       numbers: positionals,
       ...(values.reason ? { reason: values.reason } : {}),
-      ...(values.country ? { country: values.country.toUpperCase() } : {}),
+      ...(values.country !== undefined ? { country: countryOption(values.country) } : {}),
     });
     if (values.json) printJson(io, result);
     else {
