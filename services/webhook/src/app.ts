@@ -322,6 +322,20 @@ export function createWebhookApp(deps: WebhookDeps): WebhookApp {
       }
     }
   });
+  // The answer webhook is the hot path (the callee is listening to silence while we answer). Unsigned
+  // GETs with a cached spec and well-formed ids are served here, synchronously, without the router;
+  // anything else (signature, POST, bad ids, cache miss, draining) falls through to the full chain.
+  app.use((ctx, next) => {
+    if (secret || draining || ctx.method !== 'GET' || ctx.path !== '/webhooks/answer') return next();
+    const ids = AttemptQuery.safeParse({ b: ctx.query.b, c: ctx.query.c, a: ctx.query.a });
+    const spec = ids.success ? specs.peek(ids.data.b) : undefined;
+    if (!ids.success || !spec) return next();
+    const { contact, v } = contactOf(ctx, ids.data);
+    answers.inc({ result: 'message' });
+    ctx.body = answerNcco(spec, contact, ids.data, settings.publicUrl, v);
+    (ctx as Context & { _matchedRoute?: string })._matchedRoute = '/webhooks/answer';
+    return Promise.resolve();
+  });
   app.use(errorMiddleware((error, ctx) => logger.error({ err: error, path: ctx.path }, 'unexpected error')));
   app.use(
     opsMiddleware({
