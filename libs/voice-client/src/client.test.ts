@@ -167,3 +167,33 @@ describe('warmUp', () => {
     await expect(down.warmUp()).resolves.toBeUndefined();
   });
 });
+
+describe('getCall', () => {
+  it('reads a call with an application JWT and returns its status', async () => {
+    let path = '';
+    handler = (req, res, b) => {
+      path = `${req.method} ${req.url}`;
+      reply(200, { uuid: 'u-9', status: 'busy', start_time: null, end_time: '2026-01-01T00:00:05.000Z', duration: '0' })(req, res, b);
+    };
+    const client = createVoiceClient({ baseUrl, applicationId: 'app-1', privateKey });
+    const call = await client.getCall('u-9');
+    expect(path).toBe('GET /v1/calls/u-9');
+    expect(call).toMatchObject({ uuid: 'u-9', status: 'busy', endTime: '2026-01-01T00:00:05.000Z' });
+    expect(call.startTime).toBeUndefined();
+    const { payload } = await jwtVerify(seen[0]!.auth.replace(/^Bearer /, ''), await importSPKI(publicKey, 'RS256'));
+    expect(payload.application_id).toBe('app-1');
+  });
+
+  it('reports an unknown call as not_found and never as ambiguous', async () => {
+    handler = reply(404, { title: 'Not found', detail: 'Call u-0 was not found' });
+    const client = createVoiceClient({ baseUrl, applicationId: 'app-1', privateKey });
+    const error = await failure(client.getCall('u-0'));
+    expect(error.code).toBe('not_found');
+    expect(error.ambiguous).toBe(false);
+    handler = reply(503, { title: 'down' });
+    const down = await failure(client.getCall('u-0'));
+    expect(down).toMatchObject({ code: 'server_error', ambiguous: false });
+    handler = reply(200, { uuid: 'u-0' });
+    expect((await failure(client.getCall('u-0'))).code).toBe('unexpected_response');
+  });
+});

@@ -31,6 +31,17 @@ export interface CreatedCall {
   conversation_uuid: string;
 }
 
+/** The part of `GET /v1/calls/{uuid}` Clarion reads (the rest is kept in `raw`). */
+export interface CallInfo {
+  uuid: string;
+  /** Vonage call status: started, ringing, answered, completed, busy, failed, rejected, unanswered, timeout, cancelled… */
+  status: string;
+  /** Set once the call was answered. */
+  startTime?: string;
+  endTime?: string;
+  raw: Record<string, unknown>;
+}
+
 export interface VoiceClientOptions {
   baseUrl: string;
   applicationId: string;
@@ -48,6 +59,8 @@ export interface VoiceClientOptions {
 export interface VoiceClient {
   /** `POST /v1/calls`; throws VoiceApiError (check `ambiguous` before retrying). */
   createCall(body: CreateCallBody, signal?: AbortSignal): Promise<CreatedCall>;
+  /** `GET /v1/calls/{uuid}`; throws VoiceApiError (`not_found` when the provider does not know the call). */
+  getCall(uuid: string, signal?: AbortSignal): Promise<CallInfo>;
   /** Make sure a signed token is ready, so a paced request is not delayed by signing. */
   prepare(): Promise<void>;
   /**
@@ -73,6 +86,14 @@ export function createVoiceClient(options: VoiceClientOptions): VoiceClient {
   });
   const url = new URL('/v1/calls', options.baseUrl).toString();
 
+  const sign = async (): Promise<string> => {
+    try {
+      return await token();
+    } catch (cause) {
+      throw new VoiceApiError('unauthorized', `cannot sign the Voice API token: ${(cause as Error).message}`, undefined, false, { cause });
+    }
+  };
+
   return {
     async prepare() {
       await token();
@@ -86,13 +107,45 @@ export function createVoiceClient(options: VoiceClientOptions): VoiceClient {
         // Warming is best effort; the first create will connect by itself.
       }
     },
-    async createCall(body, signal) {
-      let bearer: string;
+    async getCall(uuid, signal) {
+      const bearer = await sign();
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      let response: Response;
+      let text: string;
       try {
-        bearer = await token();
+        response = await doFetch(`${url}/${encodeURIComponent(uuid)}`, {
+          method: 'GET',
+          headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
+          signal: combined,
+        });
+        text = await response.text();
       } catch (cause) {
-        throw new VoiceApiError('unauthorized', `cannot sign the Voice API token: ${(cause as Error).message}`, undefined, false, { cause });
+        // A read is never ambiguous: nothing changes at the provider.
+        const error = classifyFetchFailure(cause, timeout.aborted, timeoutMs);
+        throw new VoiceApiError(error.code, error.message, undefined, false, { cause });
       }
+      const parsed = parseJson(text);
+      if (response.status !== 200) {
+        const error = errorForStatus(response.status, parsed ?? text);
+        throw new VoiceApiError(error.code, error.message, error.status, false, { body: error.body });
+      }
+      const v = parsed as Record<string, unknown> | undefined;
+      if (!v || typeof v !== 'object' || typeof v.status !== 'string') {
+        throw new VoiceApiError('unexpected_response', `Voice API replied ${response.status} without a call status`, response.status, false, {
+          body: parsed ?? text,
+        });
+      }
+      return {
+        uuid: typeof v.uuid === 'string' ? v.uuid : uuid,
+        status: v.status,
+        ...(typeof v.start_time === 'string' ? { startTime: v.start_time } : {}),
+        ...(typeof v.end_time === 'string' ? { endTime: v.end_time } : {}),
+        raw: v,
+      };
+    },
+    async createCall(body, signal) {
+      const bearer = await sign();
       const timeout = AbortSignal.timeout(timeoutMs);
       const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
       let response: Response;

@@ -5,6 +5,7 @@ export {
   type VoiceClientOptions,
   type CreateCallBody,
   type CreatedCall,
+  type CallInfo,
   type PhoneEndpoint,
 } from './client.js';
 export { VoiceApiError, type VoiceApiErrorCode } from './errors.js';

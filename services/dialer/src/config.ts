@@ -34,6 +34,16 @@ export const DialerEnv = z.object({
   ACK_WAIT_MS: z.coerce.number().int().min(2000).max(600_000).default(30_000),
   /** 429s and unreachable-API re-queues one job may take before it is given up as `failed`. */
   RETRY_BUDGET: count(20),
+  /** A placed call with no final event for this long is checked with the Voice API; default ringing + length timers + 60 s. */
+  ATTEMPT_RESULT_TIMEOUT_MS: z.coerce.number().int().min(1000).optional(),
+  /** How often each replica scans the call ledger of known broadcasts for overdue attempts. */
+  WATCHDOG_SCAN_MS: z.coerce.number().int().min(500).default(30_000),
+  /** Wait between status checks of a call still in progress (or that the API could not report). */
+  STATUS_RECHECK_MS: z.coerce.number().int().min(500).default(60_000),
+  /** Status checks before an overdue attempt ends `unknown`. */
+  STATUS_CHECK_LIMIT: z.coerce.number().int().min(1).max(100).default(5),
+  /** Creates of one attempt that may stay ambiguous before it ends `unknown` rather than re-placed. */
+  AMBIGUOUS_PLACE_LIMIT: z.coerce.number().int().min(1).max(20).default(3),
 });
 export type DialerEnv = z.infer<typeof DialerEnv>;
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ExponentialBackoff, BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleWhen, type IBackoff } from 'cockatiel';
 import {
   ACCOUNT_SIGNAL,
@@ -39,6 +40,7 @@ import type { Logger } from '@clarion/logging';
 import { GateClosedError, PriorityGate } from './gate.js';
 import { Ledger, type LedgerEntry, type LedgerSignal } from './ledger.js';
 import { webhookUrls } from './urls.js';
+import { checkDueAt, verdictOf, type StatusVerdict } from './watchdog.js';
 import { msUntilWindowOpens } from './window.js';
 
 /** Tunables of one dialer replica (see config.ts for the variables behind them). */
@@ -62,6 +64,19 @@ export interface DialerSettings {
   ackWaitMs?: number;
   /** Re-queues after a 429 or an unreachable API one attempt may take before it ends `failed`. */
   retryBudget?: number;
+  /**
+   * A placed attempt without a final event for this long is checked with `GET /v1/calls/{uuid}`
+   * (default: ringing timer + length timer + 60 s, the longest a call can last plus a margin).
+   */
+  attemptResultTimeoutMs?: number;
+  /** How often every replica looks through the ledger of its known broadcasts for overdue attempts (default 30 s). */
+  watchdogScanMs?: number;
+  /** Wait before checking again a call still in progress, or one the API could not report on (default 60 s). */
+  statusRecheckMs?: number;
+  /** Status checks of one attempt before it is finalised `unknown` (default 5). */
+  statusCheckLimit?: number;
+  /** Creates of one attempt that stayed ambiguous before it ends `unknown` instead of being re-placed (default 3). */
+  ambiguousPlaceLimit?: number;
 }
 
 export interface DialerDeps {
@@ -111,6 +126,10 @@ interface Runtime {
   sources: Promise<void>[];
   /** Aborted whenever the broadcast stops running, so its waiting jobs leave the gate and the pacer. */
   notRunning: AbortController;
+  /** Ledger keys the watchdog found final and followed up (never looked at again by this replica). */
+  settledKeys: Set<string>;
+  /** Last scan found nothing open and no job waiting: scanned only every tenth round. */
+  idle: boolean;
 }
 
 interface CallSlot {
@@ -215,7 +234,17 @@ export function createDialer(deps: DialerDeps): Dialer {
   const ensureRuntime = (spec: BroadcastSpec): Runtime => {
     let rt = runtimes.get(spec.id);
     if (rt) return rt;
-    rt = { id: spec.id, spec, activeCalls: 0, iterators: new Set(), wake: new Set(), sources: [], notRunning: new AbortController() };
+    rt = {
+      id: spec.id,
+      spec,
+      activeCalls: 0,
+      iterators: new Set(),
+      wake: new Set(),
+      sources: [],
+      notRunning: new AbortController(),
+      settledKeys: new Set(),
+      idle: false,
+    };
     const cps = spec.request.pacing.callsPerSecond;
     if (cps !== undefined && cps < settings.accountCps) {
       rt.pacer = createSharedPacer({
@@ -236,6 +265,8 @@ export function createDialer(deps: DialerDeps): Dialer {
       notify(rt);
     }
     rt.sources.push(runSource(rt, 'jobs'), runSource(rt, 'retries'));
+    // A replica (re)starting looks at once for attempts another replica placed and left open.
+    if (!stopping) void scanBroadcast(rt).catch((error) => logger.warn({ broadcastId: rt!.id, err: error }, 'watchdog scan failed'));
     return rt;
   };
   const pendingControl = new Map<string, { state: BroadcastControlState; revision: number }>();
@@ -486,6 +517,7 @@ export function createDialer(deps: DialerDeps): Dialer {
         return entry;
       });
       await publishAttempt(job, 'placed', { uuid: call.uuid }, `placed.${key}.${claim.tries}`);
+      if (recorded && recorded.entry.state !== 'final') watchAttempt(key, checkDueAt(recorded.entry, resultTimeoutMs));
       // Events may have finished the attempt before we recorded the uuid.
       return { disposition: { kind: 'ack' }, releaseSlot: recorded?.entry.state === 'final' };
     } catch (error) {
@@ -580,6 +612,15 @@ export function createDialer(deps: DialerDeps): Dialer {
       if (entry.state === 'placed' || entry.state === 'final') return { kind: 'done' };
       if (entry.state === 'released' || (entry.state === 'ambiguous' && now - (entry.ambiguousSince ?? 0) >= settings.ambiguityTimeoutMs)) {
         const wasAmbiguous = entry.state === 'ambiguous';
+        if (wasAmbiguous && entry.tries >= placeLimit) {
+          // Re-placing again and again could call the person many times: the attempt ends `unknown`.
+          const reason = `create stayed ambiguous ${entry.tries} times with no call event`;
+          const ended = await ledger.replace(key, { ...entry, state: 'final', outcome: 'unknown', finalAt: now, reason }, existing.revision);
+          if (!ended) continue;
+          logger.warn({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, reason }, 'ambiguous attempt finalised as unknown');
+          await followUp(key, ended.value);
+          return { kind: 'done' };
+        }
         const tries = entry.tries + 1;
         const carried = entry.transientFailures === undefined ? {} : { transientFailures: entry.transientFailures };
         const taken = await ledger.replace(key, { ...fresh, tries, signals: entry.signals, ...carried }, existing.revision);
@@ -731,6 +772,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       const job = jobOf(entry);
       logger.info({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt }, 'ambiguous create resolved: the call was placed');
       await publishAttempt(job, 'placed', { uuid: event.uuid, reason: 'resolved from call events' }, `placed.${key}.${event.uuid}`);
+      if (entry.state !== 'final') watchAttempt(key, checkDueAt(entry, resultTimeoutMs));
     }
     if (entry.state !== 'final' && entry.finalSeenAt !== undefined) {
       // Come back once the settle time has passed to finalise (any replica may do it).
@@ -764,7 +806,8 @@ export function createDialer(deps: DialerDeps): Dialer {
       }
     }
     const extra: Partial<AttemptEvent> = { outcome, ...(entry.uuid ? { uuid: entry.uuid } : {}), ...(retryAt ? { retryAt } : {}) };
-    if (entry.reason && entry.state === 'final' && !entry.uuid) extra.reason = entry.reason;
+    // A placed call's reason is stale (ambiguity) unless the watchdog decided the outcome.
+    if (entry.reason && entry.state === 'final' && (!entry.uuid || entry.checks !== undefined || outcome === 'unknown')) extra.reason = entry.reason;
     await publishAttempt(job, 'outcome', extra, `outcome.${key}`);
     if (retryAt !== undefined) {
       const next: DialJob = { ...job, attempt: job.attempt + 1, notBefore: retryAt };
@@ -826,6 +869,178 @@ export function createDialer(deps: DialerDeps): Dialer {
     await publishJson(js, contactFinalSubject(job.broadcastId), ContactFinal.parse(final), `final.${job.broadcastId}.${job.contactId}`);
   }
 
+  // ---- watchdog ----------------------------------------------------------------------------
+  // A placed call whose final event never comes (provider forgot it, webhook retries exhausted while
+  // we were down) would hold its contact open forever. The replica that placed it arms a timer; every
+  // replica also scans the ledger of known broadcasts on start and periodically, so a crash loses
+  // nothing. Only the replica whose CAS on the entry wins asks the Voice API.
+
+  const resultTimeoutMs = settings.attemptResultTimeoutMs ?? (settings.ringingTimerSeconds + settings.lengthTimerSeconds + 60) * 1000;
+  const scanMs = settings.watchdogScanMs ?? 30_000;
+  const recheckMs = settings.statusRecheckMs ?? 60_000;
+  const checkLimit = settings.statusCheckLimit ?? 5;
+  const placeLimit = settings.ambiguousPlaceLimit ?? 3;
+  const watchTimers = new Map<string, NodeJS.Timeout>();
+  const checking = new Map<string, Promise<'settled' | 'open'>>();
+  let scanRound = 0;
+
+  function watchAttempt(key: string, dueAt: number): void {
+    if (stopping) return;
+    clearTimeout(watchTimers.get(key));
+    const timer = setTimeout(() => {
+      watchTimers.delete(key);
+      void runCheck(key);
+    }, Math.max(0, dueAt - clock()) + 20);
+    timer.unref();
+    watchTimers.set(key, timer);
+  }
+
+  /** Check one attempt unless this replica is already checking it; never throws. */
+  function runCheck(key: string): Promise<'settled' | 'open'> {
+    const running = checking.get(key);
+    if (running) return running;
+    const task = checkAttempt(key)
+      .catch((error): 'open' => {
+        logger.warn({ key, err: error }, 'attempt check failed; the next scan tries again');
+        return 'open';
+      })
+      .finally(() => {
+        checking.delete(key);
+        inFlight.delete(task);
+      });
+    checking.set(key, task);
+    inFlight.add(task);
+    return task;
+  }
+
+  /** Resolve an overdue attempt; 'settled' when it is final and followed up (nothing more to do). */
+  async function checkAttempt(key: string): Promise<'settled' | 'open'> {
+    const current = await ledger.get(key);
+    if (!current) return 'open';
+    const entry = current.value;
+    const now = clock();
+    if (entry.state === 'final') {
+      if (entry.followedUp) return 'settled';
+      // A crash between the outcome and its follow-up; publishes are deduplicated by message id.
+      if (now - (entry.finalAt ?? now) >= Math.max(settleMs, 5000)) await followUp(key, entry);
+      return 'open';
+    }
+    if (entry.state === 'ambiguous') {
+      // The job's redelivery re-places or ends it; this is the net for a job that never comes back.
+      const since = entry.ambiguousSince ?? now;
+      if (now - since >= settings.ambiguityTimeoutMs + resultTimeoutMs) {
+        await finalise(key, (e) => e.state === 'ambiguous' && e.ambiguousSince === entry.ambiguousSince, 'unknown', 'ambiguous create never resolved');
+      }
+      return 'open';
+    }
+    if (entry.state !== 'placed' || !entry.uuid) return 'open';
+    const dueAt = checkDueAt(entry, resultTimeoutMs);
+    if (now < dueAt) {
+      watchAttempt(key, dueAt);
+      return 'open';
+    }
+    const spec = await loadSpec(entry.broadcastId);
+    const ackKey = spec?.request.acknowledgement?.key ?? '1';
+    const view = classifyAttempt(entry.signals, ackKey);
+    if (view.final) {
+      // The final event came but nobody settled it (the settle redelivery was lost).
+      await finalise(key, (e) => e.state === 'placed', view.outcome, undefined);
+      return 'open';
+    }
+    const checks = (entry.checks ?? 0) + 1;
+    // Claim this check: concurrent replicas see the moved revision and leave it to us.
+    const won = await ledger.replace(key, { ...entry, checks, nextCheckAt: now + recheckMs }, current.revision);
+    if (!won) return 'open';
+    const log = { broadcastId: entry.broadcastId, contactId: entry.contactId, attempt: entry.attempt, uuid: entry.uuid, check: checks };
+    let verdict: StatusVerdict;
+    let detail: string;
+    try {
+      const call = await voice.getCall(entry.uuid, shutdown.signal);
+      verdict = verdictOf(call.status, entry.signals, ackKey, call.startTime !== undefined);
+      detail = `status ${call.status}`;
+    } catch (error) {
+      if (error instanceof VoiceApiError && error.code === 'not_found') {
+        await finalise(key, (e) => e.state === 'placed', 'unknown', 'no final event and the Voice API does not know the call (404)');
+        return 'open';
+      }
+      if (stopping) return 'open'; // aborted by our own shutdown: says nothing about the call
+      verdict = { kind: 'unclear' };
+      detail = `status check failed: ${(error as Error).message}`;
+    }
+    if (verdict.kind === 'final') {
+      await finalise(key, (e) => e.state === 'placed', verdict.outcome, `no final event; outcome from the Voice API (${detail})`);
+    } else if (checks >= checkLimit) {
+      await finalise(key, (e) => e.state === 'placed', 'unknown', `no final event after ${checks} status checks (${detail})`);
+    } else {
+      logger.info({ ...log, detail }, 'attempt overdue and not resolved by a status check; checking again later');
+      watchAttempt(key, now + recheckMs);
+    }
+    return 'open';
+  }
+
+  /** End an attempt with `outcome` if `guard` still holds, then publish and follow up as events would. */
+  async function finalise(key: string, guard: (entry: LedgerEntry) => boolean, outcome: AttemptOutcome, reason: string | undefined): Promise<void> {
+    const finished = await ledger.modify(key, (e) => {
+      if (e.state === 'final' || !guard(e)) return undefined;
+      e.state = 'final';
+      e.outcome = outcome;
+      e.finalAt = clock();
+      if (reason) e.reason = reason;
+      else delete e.reason;
+      return e;
+    });
+    if (!finished?.changed) return;
+    const e = finished.entry;
+    logger.warn({ broadcastId: e.broadcastId, contactId: e.contactId, attempt: e.attempt, uuid: e.uuid, outcome, reason }, 'attempt finalised by the watchdog');
+    clearTimeout(watchTimers.get(key));
+    watchTimers.delete(key);
+    releaseSlot(key);
+    nc.publish(ACCOUNT_SIGNAL, JSON.stringify({ type: 'slot_released', key }));
+    await followUp(key, e);
+  }
+
+  /** Look through one broadcast's ledger for attempts whose result is overdue. */
+  async function scanBroadcast(rt: Runtime): Promise<void> {
+    const keys: string[] = [];
+    for await (const key of await buckets.ledger.keys(`${rt.id}.>`)) if (!rt.settledKeys.has(key)) keys.push(key);
+    let open = 0;
+    for (const key of keys) {
+      if (stopping) return;
+      if ((await runCheck(key)) === 'settled') rt.settledKeys.add(key);
+      else open += 1;
+    }
+    rt.idle = open === 0 && (await jobsWaiting(rt)) === 0;
+  }
+
+  async function jobsWaiting(rt: Runtime): Promise<number> {
+    let waiting = 0;
+    for (const durable of [CONSUMERS.dialerJobs(rt.id), CONSUMERS.dialerRetries(rt.id)]) {
+      try {
+        const info = await jsm.consumers.info(STREAMS.dial.name, durable);
+        waiting += info.num_pending + info.num_ack_pending;
+      } catch {
+        waiting += 1; // not created yet: do not call it idle
+      }
+    }
+    return waiting;
+  }
+
+  async function scanLoop(): Promise<void> {
+    while (!stopping) {
+      try {
+        await sleep(scanMs, undefined, { signal: shutdown.signal });
+      } catch {
+        return; // stopping
+      }
+      scanRound += 1;
+      for (const rt of [...runtimes.values()]) {
+        if (stopping) return;
+        if (rt.idle && scanRound % 10 !== 0) continue;
+        await scanBroadcast(rt).catch((error) => logger.warn({ broadcastId: rt.id, err: error }, 'watchdog scan failed'));
+      }
+    }
+  }
+
   // ---- lifecycle ---------------------------------------------------------------------------
 
   return {
@@ -847,6 +1062,7 @@ export function createDialer(deps: DialerDeps): Dialer {
         watchSpecs().catch((error) => logger.error({ err: error }, 'broadcast watch ended')),
         watchControl().catch((error) => logger.error({ err: error }, 'control watch ended')),
       );
+      background.push(scanLoop());
       eventsLoop = startConsumeLoop({
         nc,
         stream: STREAMS.events.name,
@@ -872,6 +1088,8 @@ export function createDialer(deps: DialerDeps): Dialer {
       for (const watcher of watchers) watcher.stop();
       await Promise.allSettled(background);
       for (const slot of slots.values()) clearTimeout(slot.timer);
+      for (const timer of watchTimers.values()) clearTimeout(timer);
+      watchTimers.clear();
     },
     isReady: () => ready && !nc.isClosed(),
     stats: () => ({ ...stats }),

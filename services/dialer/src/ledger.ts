@@ -37,6 +37,10 @@ export interface LedgerEntry {
   followedUp?: boolean;
   retryAt?: number;
   reason?: string;
+  /** Status checks (`GET /v1/calls/{uuid}`) the watchdog made for this attempt. */
+  checks?: number;
+  /** The watchdog looks again at (epoch ms); set by the replica that won the check. */
+  nextCheckAt?: number;
   /** Re-queues after 429s or an unreachable API (the retry budget spent so far). */
   transientFailures?: number;
 }

@@ -49,6 +49,11 @@ const dialer = createDialer({
     lengthTimerSeconds: config.LENGTH_TIMER_SECONDS,
     ackWaitMs: config.ACK_WAIT_MS,
     retryBudget: config.RETRY_BUDGET,
+    ...(config.ATTEMPT_RESULT_TIMEOUT_MS === undefined ? {} : { attemptResultTimeoutMs: config.ATTEMPT_RESULT_TIMEOUT_MS }),
+    watchdogScanMs: config.WATCHDOG_SCAN_MS,
+    statusRecheckMs: config.STATUS_RECHECK_MS,
+    statusCheckLimit: config.STATUS_CHECK_LIMIT,
+    ambiguousPlaceLimit: config.AMBIGUOUS_PLACE_LIMIT,
   },
 });
 await dialer.start();

@@ -58,6 +58,10 @@ export type FakeReply = { status: number; body?: unknown; delayMs?: number } | '
 export class FakeVoiceApi {
   readonly calls: SeenCall[] = [];
   reply: (call: Omit<SeenCall, 'status' | 'uuid'>, index: number) => FakeReply = () => ({ status: 201 });
+  /** Uuids asked for with `GET /v1/calls/{uuid}`, in order. */
+  readonly lookups: string[] = [];
+  /** The answer to `GET /v1/calls/{uuid}`; by default the call is unknown (404). */
+  lookup: (uuid: string) => FakeReply = () => ({ status: 404, body: { title: 'Not found' } });
   private server?: Server;
   url = '';
 
@@ -66,6 +70,16 @@ export class FakeVoiceApi {
       let raw = '';
       req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
       req.on('end', () => {
+        const get = req.method === 'GET' ? /^\/v1\/calls\/([^/?]+)$/.exec(req.url ?? '') : null;
+        if (get) {
+          const uuid = decodeURIComponent(get[1]!);
+          this.lookups.push(uuid);
+          const answer = this.lookup(uuid);
+          if (answer === 'hang') return;
+          res.writeHead(answer.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(answer.body ?? {}));
+          return;
+        }
         if (req.method !== 'POST' || req.url !== '/v1/calls') {
           res.writeHead(404).end();
           return;
