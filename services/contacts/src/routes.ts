@@ -2,6 +2,7 @@ import { HttpError, badRequest, conflict, notFound, validate } from '@clarion/ht
 import { E164, Id } from '@clarion/contracts';
 import { normaliseNumber } from '@clarion/phone';
 import { bodyParser } from '@koa/bodyparser';
+import { CsvError } from 'csv-parse';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -299,6 +300,8 @@ export function createRouter(deps: RouteDeps): Router {
       }
     } catch (error) {
       await importer.fail((error as Error).message ?? 'import failed');
+      // A CSV the parser cannot read is the client's fault: 400 naming the parser's complaint, not a 500.
+      if (error instanceof CsvError) throw new HttpError(400, 'invalid_csv', error.message);
       throw error;
     }
     const done = await importer.finish();

@@ -36,6 +36,10 @@ export interface StackOptions {
   /** Sign webhooks (voice-sim) and check them (webhook). */
   signed?: boolean;
   dialerReplicas?: number;
+  /** Replicas of the other services (1 each by default); extra ones listen on free ports. */
+  replicas?: Partial<Record<'webhook' | 'contacts' | 'reporter', number>>;
+  /** The webhook base URL given to the dialer and webhook (e.g. a proxy in front of several webhooks). */
+  webhookPublicUrl?: string;
   logLevel?: string;
   /** Extra variables per service. */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
@@ -89,13 +93,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     LOG_LEVEL: options.logLevel ?? 'info',
     HOST: '127.0.0.1',
   };
-  const storeEnv = (name: string): Record<string, string> =>
+  // Replicas share MongoDB; on the embedded store each replica keeps its own journal folder.
+  const storeEnv = (name: string, suffix = ''): Record<string, string> =>
     options.mongoUrl
       ? { MONGO_URL: options.mongoUrl, MONGO_DB: `clarion_${name}` }
-      : { DATA_DIR: join(options.stateDir, 'store', name) };
+      : { DATA_DIR: join(options.stateDir, 'store', `${name}${suffix}`) };
+  const webhookUrl = () => options.webhookPublicUrl ?? url('webhook');
   const signature: Record<string, string> = options.signed ? { VONAGE_SIGNATURE_SECRET: secrets.signatureSecret } : {};
 
-  const envFor = (name: ServiceName): Record<string, string> => {
+  const envFor = (name: ServiceName, suffix = ''): Record<string, string> => {
     const own: Record<ServiceName, Record<string, string>> = {
       'voice-sim': {
         VOICE_SIM_APPLICATION_ID: secrets.applicationId,
@@ -106,14 +112,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         ...(options.seed ? { VOICE_SIM_SEED: options.seed } : {}),
         ...(options.signed ? { VOICE_SIM_SIGNATURE_SECRET: secrets.signatureSecret } : {}),
       },
-      webhook: { WEBHOOK_PUBLIC_URL: url('webhook'), ...signature },
-      contacts: { API_TOKEN: secrets.apiToken, ...storeEnv('contacts') },
-      reporter: { API_TOKEN: secrets.apiToken, ...storeEnv('reporter') },
+      webhook: { WEBHOOK_PUBLIC_URL: webhookUrl(), ...signature },
+      contacts: { API_TOKEN: secrets.apiToken, ...storeEnv('contacts', suffix) },
+      reporter: { API_TOKEN: secrets.apiToken, ...storeEnv('reporter', suffix) },
       dialer: {
         VOICE_API_URL: url('voice-sim'),
         VONAGE_APPLICATION_ID: secrets.applicationId,
         VONAGE_PRIVATE_KEY_FILE: secrets.privateKeyFile,
-        WEBHOOK_PUBLIC_URL: url('webhook'),
+        WEBHOOK_PUBLIC_URL: webhookUrl(),
         ACCOUNT_CPS: String(options.accountCps),
       },
     };
@@ -124,7 +130,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const handle = await startServiceProcess({
       name: `${name}${suffix}`,
       script: script(name),
-      env: envFor(name),
+      env: envFor(name, suffix),
       port,
       logFile: join(logDir, `${name}${suffix}.log`),
     });
@@ -150,6 +156,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       launch('reporter', ports.reporter),
     ]);
     Object.assign(services, { 'voice-sim': [sim], webhook: [webhook], contacts: [contacts], reporter: [reporter], dialer: [] });
+    for (const name of ['webhook', 'contacts', 'reporter'] as const) {
+      for (let i = 2; i <= (options.replicas?.[name] ?? 1); i += 1) services[name].push(await launch(name, await freePort(), `-${i}`));
+    }
     for (let i = 0; i < (options.dialerReplicas ?? 1); i += 1) await addDialer();
   } catch (error) {
     await Promise.all(started.map((s) => s.stop(2000)));
@@ -167,8 +176,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stop: async () => {
       // Producers first, then consumers, then the simulator, then NATS.
       await Promise.all(services.dialer.map((d) => d.stop()));
-      await Promise.all([services.contacts[0]?.stop(), services.webhook[0]?.stop()]);
-      await Promise.all([services.reporter[0]?.stop(), services['voice-sim'][0]?.stop()]);
+      await Promise.all([...services.contacts, ...services.webhook].map((s) => s.stop()));
+      await Promise.all([...services.reporter, ...services['voice-sim']].map((s) => s.stop()));
       await nats?.stop();
     },
   };
