@@ -23,6 +23,8 @@ export const DialerEnv = z.object({
   AMBIGUITY_TIMEOUT_MS: count(60_000),
   /** A bare claim younger than this may belong to a worker still placing the call. */
   CLAIM_GRACE_MS: count(45_000),
+  /** After a final-looking status, wait this long for stragglers (a failure after `completed`, a late keypress). */
+  OUTCOME_SETTLE_MS: count(3_000),
   /** A call slot is released after this long even if no final event arrived. */
   CALL_SLOT_TIMEOUT_MS: count(15 * 60_000),
   /** How long the account breaker stays open after 401/402/403. */

@@ -54,6 +54,7 @@ const dialer = createDialer({
     statusRecheckMs: config.STATUS_RECHECK_MS,
     statusCheckLimit: config.STATUS_CHECK_LIMIT,
     ambiguousPlaceLimit: config.AMBIGUOUS_PLACE_LIMIT,
+    outcomeSettleMs: config.OUTCOME_SETTLE_MS,
   },
 });
 await dialer.start();
