@@ -1,21 +1,8 @@
+import { FINAL_STATES } from '@clarion/contracts';
 import type { BroadcastSummary, DemoSummary } from './demo.js';
 
-const ORDER = [
-  'acknowledged',
-  'answered',
-  'voicemail',
-  'busy',
-  'no_answer',
-  'rejected',
-  'failed',
-  'invalid_number',
-  'unknown',
-  'suppressed',
-  'duplicate',
-  'expired',
-  'cancelled',
-  'outside_window',
-];
+/** States in the order operators read them: outcomes best first, then the non-call finals. */
+const ORDER = FINAL_STATES;
 
 /** One progress line, without cursor codes (the caller rewrites it in place on a terminal). */
 export function renderProgress(summary: BroadcastSummary): string {
