@@ -50,6 +50,9 @@ export interface DialerSettings {
   accountMaxConcurrent: number;
   defaultFrom?: string | undefined;
   pacerSafetyFactor?: number;
+  /** Hold starts on the account's actual starts over the last rolling second (plus margin). */
+  pacerWindowGuard?: boolean;
+  pacerWindowMarginMs?: number;
   ambiguityTimeoutMs: number;
   claimGraceMs: number;
   callSlotTimeoutMs: number;
@@ -156,6 +159,8 @@ export function createDialer(deps: DialerDeps): Dialer {
       // A 429 under GCRA spacing comes from start jitter, not from a rate too high: hold briefly, not 1 s.
       penaltyMs: 300,
       ...(settings.pacerSafetyFactor === undefined ? {} : { safetyFactor: settings.pacerSafetyFactor }),
+      ...(settings.pacerWindowGuard === undefined ? {} : { rollingWindowGuard: settings.pacerWindowGuard }),
+      ...(settings.pacerWindowMarginMs === undefined ? {} : { windowMarginMs: settings.pacerWindowMarginMs }),
     });
   const ackWaitMs = settings.ackWaitMs ?? 30_000;
   const settleMs = settings.outcomeSettleMs ?? 1000;

@@ -41,6 +41,8 @@ const dialer = createDialer({
     accountMaxConcurrent: config.ACCOUNT_MAX_CONCURRENT,
     defaultFrom: config.DEFAULT_FROM,
     pacerSafetyFactor: config.PACER_SAFETY_FACTOR,
+    pacerWindowGuard: config.PACER_WINDOW_GUARD,
+    pacerWindowMarginMs: config.PACER_WINDOW_MARGIN_MS,
     ambiguityTimeoutMs: config.AMBIGUITY_TIMEOUT_MS,
     claimGraceMs: config.CLAIM_GRACE_MS,
     callSlotTimeoutMs: config.CALL_SLOT_TIMEOUT_MS,
