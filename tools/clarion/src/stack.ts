@@ -121,6 +121,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         VONAGE_PRIVATE_KEY_FILE: secrets.privateKeyFile,
         WEBHOOK_PUBLIC_URL: webhookUrl(),
         ACCOUNT_CPS: String(options.accountCps),
+        // voice-sim forgets its calls when it restarts, and its calls are short: ask it about a call
+        // with no final event after 2 minutes (scaled), not after the production default of ~12.
+        ATTEMPT_RESULT_TIMEOUT_MS: String(Math.max(20_000, Math.round(120_000 * Math.min(1, options.timeScale)))),
+        STATUS_RECHECK_MS: '15000',
       },
     };
     return { ...common, ...own[name], ...(options.env?.[name] ?? {}) };
