@@ -66,8 +66,15 @@ describe('attempt watchdog', () => {
     const final = await waitFor(() => finalOf(bid, 'c0'), { message: 'contact final', timeoutMs: 20_000 });
     expect(final).toMatchObject({ state: 'unknown', attempts: 1, reason: expect.stringContaining('404') });
     expect(outcomesOf(bid)).toEqual([expect.objectContaining({ outcome: 'unknown', uuid: call.uuid })]);
-    const entry = await world.buckets.ledger.get(`${bid}.c0.1`);
-    expect(entry?.json<{ state: string; outcome: string; followedUp: boolean }>()).toMatchObject({ state: 'final', outcome: 'unknown', followedUp: true });
+    // followedUp is recorded just after the final is published: wait for it rather than race it.
+    const entry = await waitFor(
+      async () => {
+        const value = (await world.buckets.ledger.get(`${bid}.c0.1`))?.json<{ state: string; outcome: string; followedUp?: boolean }>();
+        return value?.followedUp ? value : undefined;
+      },
+      { message: 'ledger entry followed up' },
+    );
+    expect(entry).toMatchObject({ state: 'final', outcome: 'unknown', followedUp: true });
     expect(world.api.callsFor(bid)).toHaveLength(1);
   });
 
