@@ -6,6 +6,8 @@ import { ApiError, connect, requestBroadcast, restClient } from './client.js';
 import { CliError, EXIT, importProblem } from './commands/context.js';
 import { REPO_ROOT, startStack, type Stack } from './stack.js';
 import { renderProgress, renderTable } from './render.js';
+import type { ImportReport } from './commands/lists.js';
+import type { Summary } from './commands/broadcast.js';
 
 export const SAMPLE_CSV = join(REPO_ROOT, 'tools', 'clarion', 'examples', 'contacts-demo.csv');
 
@@ -25,24 +27,10 @@ export interface DemoOptions {
   err: NodeJS.WritableStream;
 }
 
-export interface ImportReport {
-  rowsRead: number;
-  imported: number;
-  updated: number;
-  invalid: { row: number; reason: string }[];
-  duplicate: { row: number; of: number }[];
-  flagged?: number;
-}
+export type { ImportReport };
 
-export interface BroadcastSummary {
-  id: string;
-  name?: string;
-  status: string;
-  /** Null until the broadcast's `enqueued` event reached the reporter. */
-  audience: number | null;
-  counts: Record<string, number>;
-  pending: number;
-}
+/** The part of the reporter's summary the demo and the progress line read. */
+export type BroadcastSummary = Pick<Summary, 'id' | 'name' | 'status' | 'audience' | 'counts' | 'pending'>;
 
 interface SimCall {
   uuid: string;
