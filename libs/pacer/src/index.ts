@@ -2,6 +2,8 @@ export {
   createLocalPacer,
   createSharedPacer,
   PacerError,
+  windowEarliest,
+  type RecentGrant,
   type AcquireOptions,
   type Pacer,
   type PacerOptions,

@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { connectNats, startNatsServer, type NatsConnection, type NatsServerHandle } from '@clarion/nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalPacer, createSharedPacer, PacerError } from './index.js';
+import { createLocalPacer, createSharedPacer, PacerError, windowEarliest } from './index.js';
 
 /** The largest number of grants inside any half-open window [t, t + 1000). */
 function maxPerRollingSecond(grants: number[]): number {
@@ -15,12 +15,35 @@ function maxPerRollingSecond(grants: number[]): number {
   return max;
 }
 
+describe('windowEarliest', () => {
+  it('is free until ⌊R⌋ requests are recent, then follows the ⌊R⌋-th latest arrival bound', () => {
+    expect(windowEarliest([[100, 150]], 2, 5, 200)).toBe(0);
+    // Answers out of grant order: the 2nd latest bound is 400 (grant 300 answered at 400).
+    expect(windowEarliest([[100, 900], [200, 250], [300, 400]], 2, 5, 1000)).toBe(400 + 1000 + 5);
+    // An outstanding request may arrive at any moment: it takes a place in every window ahead.
+    expect(windowEarliest([[100, 0], [200, 250]], 2, 5, 700)).toBe(250 + 1000 + 5);
+    expect(windowEarliest([[100, 0], [200, 0]], 2, 5, 700)).toBe(Infinity);
+    // Unanswered a second after its grant, it is taken to have arrived by then.
+    expect(windowEarliest([[100, 0], [200, 250]], 1, 5, 1200)).toBe(1100 + 1000 + 5);
+  });
+});
+
 describe('createLocalPacer', () => {
   it('spaces grants by 1000/R × safety and starts at once', async () => {
-    const pacer = createLocalPacer({ ratePerSecond: 50 });
-    const started = Date.now();
-    const grants = await Promise.all(Array.from({ length: 60 }, () => pacer.acquire()));
-    expect(grants[0]! - started).toBeLessThan(50);
+    let now = 5_000_000;
+    const pacer = createLocalPacer({
+      ratePerSecond: 50,
+      clock: () => now,
+      sleep: async (ms) => {
+        now += Math.max(0, ms);
+      },
+    });
+    const grants: number[] = [];
+    for (let i = 0; i < 60; i += 1) {
+      grants.push(await pacer.acquire());
+      pacer.answered(grants.at(-1)!);
+    }
+    expect(grants[0]).toBe(5_000_000);
     expect(maxPerRollingSecond(grants)).toBeLessThanOrEqual(50);
     const rate = (grants.length - 1) / ((grants.at(-1)! - grants[0]!) / 1000);
     expect(rate).toBeGreaterThanOrEqual(0.97 * 50);
@@ -41,6 +64,50 @@ describe('createLocalPacer', () => {
     expect(await pacer.acquire()).toBe(1_001_000);
     now = 2_000_000;
     expect(await pacer.acquire()).toBe(2_000_000);
+  });
+
+  it('holds a grant until the request R places earlier was answered a second ago', async () => {
+    let now = 1_000_000;
+    const pacer = createLocalPacer({
+      ratePerSecond: 4,
+      safetyFactor: 1,
+      windowMarginMs: 5,
+      clock: () => now,
+      sleep: async (ms) => {
+        now += Math.max(0, ms);
+      },
+    });
+    const first = await pacer.acquire();
+    // Its request reached the provider late: answered 400 ms after the grant.
+    now = first + 400;
+    pacer.answered(first);
+    const grants = [first];
+    for (let i = 0; i < 4; i += 1) grants.push(await pacer.acquire());
+    // Plain spacing would put the fifth at first + 1000; the late first request still counts then.
+    expect(grants.slice(1, 4)).toEqual([first + 400, first + 650, first + 900]);
+    expect(grants[4]).toBe(first + 400 + 1000 + 5);
+  });
+
+  it('answered is a no-op without the guard and the guard is off above 100 per second', async () => {
+    let now = 1_000_000;
+    const options = {
+      safetyFactor: 1,
+      clock: () => now,
+      sleep: async (ms: number) => {
+        now += Math.max(0, ms);
+      },
+    };
+    for (const [rate, guard] of [[2, false], [200, undefined]] as const) {
+      const pacer = createLocalPacer({ ...options, ratePerSecond: rate, ...(guard === undefined ? {} : { rollingWindowGuard: guard }) });
+      now = 1_000_000;
+      const first = await pacer.acquire();
+      // Answered late enough that a guard would hold the ⌊R⌋-th next grant past first + 1 s.
+      now = first + 3;
+      pacer.answered(first);
+      let last = first;
+      for (let i = 0; i < rate; i += 1) last = await pacer.acquire();
+      expect(last - first).toBeCloseTo(rate * pacer.intervalMs, 6);
+    }
   });
 
   it('rejects an aborted acquire', async () => {
@@ -76,7 +143,18 @@ describe('createSharedPacer', () => {
     const pacers = buckets.map((kv) => createSharedPacer({ kv, key: 'account-a', ratePerSecond: rate }));
     const perReplica = 40;
     const grants = (
-      await Promise.all(pacers.map((pacer) => Promise.all(Array.from({ length: perReplica }, () => pacer.acquire()))))
+      await Promise.all(
+        pacers.map((pacer) =>
+          Promise.all(
+            Array.from({ length: perReplica }, () =>
+              pacer.acquire().then((grant) => {
+                pacer.answered(grant); // as if the provider answered at once
+                return grant;
+              }),
+            ),
+          ),
+        ),
+      )
     ).flat();
     expect(grants).toHaveLength(3 * perReplica);
     expect(new Set(grants).size).toBe(grants.length);
@@ -85,6 +163,20 @@ describe('createSharedPacer', () => {
     const achieved = (sorted.length - 1) / ((sorted.at(-1)! - sorted[0]!) / 1000);
     expect(achieved).toBeGreaterThanOrEqual(0.97 * rate);
     expect(achieved).toBeLessThanOrEqual(rate);
+  });
+
+  it('a request answered late on one replica holds the grant ⌊R⌋ places later on another', async () => {
+    const [a, b] = buckets.map((kv) => createSharedPacer({ kv, key: 'account-d', ratePerSecond: 5, safetyFactor: 1, windowMarginMs: 5 }));
+    const first = await a!.acquire();
+    // Answered 300 ms after its grant (a slow hop): the provider may have counted it that late.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    a!.answered(first);
+    const answeredAt = Date.now();
+    const grants = [first];
+    for (let i = 0; i < 5; i += 1) grants.push(await b!.acquire());
+    // The fifth grant after the first (⌊R⌋ = 5 places) waits for the first's answer + 1 s.
+    expect(grants[5]!).toBeGreaterThanOrEqual(answeredAt + 1000);
+    expect(maxPerRollingSecond(grants)).toBeLessThanOrEqual(5);
   });
 
   it('a penalty from one replica slows every replica', async () => {
@@ -98,9 +190,13 @@ describe('createSharedPacer', () => {
   it('a critical acquisition on one replica holds normal grants on every other replica', async () => {
     const [a, b] = buckets.map((kv) => createSharedPacer({ kv, key: 'account-c', ratePerSecond: 50 }));
     const normal: number[] = [];
-    const normals = Promise.all(Array.from({ length: 40 }, () => b!.acquire(undefined, { priority: 'normal' }).then((g) => normal.push(g))));
+    const answer = (pacer: typeof a, grant: number) => {
+      pacer!.answered(grant);
+      return grant;
+    };
+    const normals = Promise.all(Array.from({ length: 40 }, () => b!.acquire(undefined, { priority: 'normal' }).then((g) => normal.push(answer(b, g)))));
     while (normal.length < 5) await new Promise((resolve) => setTimeout(resolve, 5));
-    const critical = await Promise.all(Array.from({ length: 10 }, () => a!.acquire(undefined, { priority: 'critical' })));
+    const critical = await Promise.all(Array.from({ length: 10 }, () => a!.acquire(undefined, { priority: 'critical' }).then((g) => answer(a, g))));
     await normals;
     const first = Math.min(...critical);
     const last = Math.max(...critical);

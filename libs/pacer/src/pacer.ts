@@ -8,12 +8,28 @@ export interface Pacer {
   slowDown(untilMs: number): Promise<void>;
   /** A 429 was seen: hold all grants for one penalty period from now. */
   penalise(): Promise<void>;
+  /**
+   * The request started with `grant` has been answered (or failed): it reached the provider no
+   * later than now. The rolling-window guard uses this bound; without the guard it does nothing.
+   */
+  answered(grant: number): void;
   /** Spacing between grants in ms (1000 / rate × safety). */
   readonly intervalMs: number;
 }
 
 export interface PacerOptions {
   ratePerSecond: number;
+  /**
+   * Also hold each grant until the ⌊rate⌋-th latest request before it was answered a full second
+   * (plus `windowMarginMs`) earlier. The provider counts requests when they arrive, which is
+   * between our start and its answer: so however late a start ran (a busy event loop, a slow hop),
+   * no rolling second at the provider can hold more than ⌊rate⌋ of them. On by default; never above
+   * 100 calls per second (its history would make each state write large). It costs no extra round
+   * trip in steady state: answers ride on the next grant's write.
+   */
+  rollingWindowGuard?: boolean;
+  /** Room added to the rolling second for clock granularity and timers firing early (ms, default 5). */
+  windowMarginMs?: number;
   /** Spacing multiplier so network jitter cannot push a rolling second above the rate (≈1.02). */
   safetyFactor?: number;
   /** How long `penalise` holds grants; one rolling window by default. */
@@ -50,29 +66,90 @@ const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
+/** Above this rate the guard's history would make every shared-state write large: spacing alone then. */
+const GUARD_MAX_RATE = 100;
+
 function common(options: PacerOptions) {
   if (!(options.ratePerSecond > 0)) throw new RangeError('ratePerSecond must be positive');
   const safety = options.safetyFactor ?? 1.02;
+  const windowLimit = Math.floor(options.ratePerSecond);
   return {
     intervalMs: (1000 / options.ratePerSecond) * safety,
     penaltyMs: options.penaltyMs ?? 1000,
     clock: options.clock ?? Date.now,
     sleep: options.sleep ?? defaultSleep,
+    window: {
+      on: (options.rollingWindowGuard ?? true) && options.ratePerSecond <= GUARD_MAX_RATE && windowLimit >= 1,
+      limit: windowLimit,
+      marginMs: options.windowMarginMs ?? 5,
+    },
   };
+}
+
+/** One recent grant: [grant, answered] in epoch ms, `answered` 0 while its request is outstanding. */
+export type RecentGrant = [number, number];
+
+/**
+ * A request still unanswered this long after its grant is assumed to have reached the provider by
+ * then (it hangs on the provider's side, or its sender died); until then it may arrive at any time.
+ */
+const OUTSTANDING_BOUND_MS = 1000;
+
+/** How often a grant blocked by outstanding requests looks for their answers (ms). */
+const OUTSTANDING_POLL_MS = 5;
+
+const arrivalBound = ([grant, answered]: RecentGrant, now: number): number =>
+  answered || (now < grant + OUTSTANDING_BOUND_MS ? Infinity : grant + OUTSTANDING_BOUND_MS);
+
+/**
+ * The rolling-window guard, shared by the local and the shared pacer. `recent` holds the latest
+ * grants in grant order. A request reached the provider no later than its answer; one still
+ * outstanding may arrive at any moment. A new request starts no earlier than its grant, so a grant
+ * at or after the result keeps every provider second at ⌊rate⌋ or fewer. Infinity: ⌊rate⌋ requests
+ * are outstanding, wait for an answer.
+ */
+export function windowEarliest(recent: readonly RecentGrant[], limit: number, marginMs: number, now: number): number {
+  if (recent.length < limit) return 0;
+  const latest = recent.map((entry) => arrivalBound(entry, now)).sort((a, b) => b - a);
+  return latest[limit - 1]! + 1000 + marginMs;
+}
+
+/** Record answers on the grants they belong to, append `grant`, and keep what the guard still needs. */
+export function recordGrants(recent: readonly RecentGrant[], answers: ReadonlyMap<number, number>, grant: number | undefined, limit: number, now: number): RecentGrant[] {
+  const next: RecentGrant[] = recent.map(([g, answered]) => [g, answered || answers.get(g) || 0]);
+  if (grant !== undefined) next.push([grant, 0]);
+  // Entries answered more than two seconds ago can no longer share a second with a new request.
+  const kept = next.filter((entry) => arrivalBound(entry, now) > now - 2000);
+  return kept.slice(-2 * limit);
 }
 
 /** GCRA with zero burst tolerance for one process: grants are spaced by `intervalMs`. */
 export function createLocalPacer(options: PacerOptions): Pacer {
-  const { intervalMs, penaltyMs, clock, sleep } = common(options);
+  const { intervalMs, penaltyMs, clock, sleep, window } = common(options);
   let tat = 0;
+  let recent: RecentGrant[] = [];
   return {
     intervalMs,
     async acquire(signal) {
       if (signal?.aborted) throw new PacerError('aborted', 'pacer wait aborted');
-      const grant = Math.max(clock(), tat);
+      let now = clock();
+      while (window.on && windowEarliest(recent, window.limit, window.marginMs, now) === Infinity) {
+        await sleep(OUTSTANDING_POLL_MS, signal);
+        now = clock();
+      }
+      let grant = Math.max(now, tat);
+      if (window.on) {
+        grant = Math.max(grant, windowEarliest(recent, window.limit, window.marginMs, now));
+        recent = recordGrants(recent, new Map(), grant, window.limit, now);
+      }
       tat = grant + intervalMs;
       await sleep(grant - clock(), signal);
       return grant;
+    },
+    answered(grant) {
+      if (!window.on) return;
+      const at = clock();
+      recent = recent.map(([g, answered]) => [g, g === grant && !answered ? at : answered]);
     },
     async slowDown(untilMs) {
       tat = Math.max(tat, untilMs);
@@ -90,15 +167,6 @@ export interface SharedPacerOptions extends PacerOptions {
   key: string;
   /** Give up after this many compare-and-set conflicts in a row. */
   maxConflicts?: number;
-  /**
-   * Also keep the last ⌊rate⌋ actual start times in the shared state and hold a start until the
-   * rolling window (plus `windowMarginMs`) has room: a start that ran late (a busy event loop) then
-   * cannot crowd a later on-time one into the same provider second. Off by default: it costs one more
-   * CAS per start, and on a heavily loaded host it did not remove 429s (see the dialer report).
-   */
-  rollingWindowGuard?: boolean;
-  /** Extra room on the rolling second for the hop to the provider (ms, default 30). */
-  windowMarginMs?: number;
   /** Reserve a slot only when the shared schedule is this close to now (ms, default max(2 intervals, 200)). */
   horizonMs?: number;
   /** After a critical grant, normal grants on every replica wait this long (ms, default max(10 intervals, 500)). */
@@ -117,8 +185,8 @@ interface SharedState {
   penaltyUntil?: number;
   /** Until then normal grants wait: a critical broadcast is being dialled somewhere in the account. */
   criticalUntil?: number;
-  /** The last ⌊rate⌋ actual starts (epoch ms, ascending), for the rolling-window guard. */
-  sent?: number[];
+  /** Recent grants and when their requests were answered, for the rolling-window guard. */
+  recent?: RecentGrant[];
 }
 
 interface Waiter {
@@ -128,6 +196,9 @@ interface Waiter {
   signal?: AbortSignal | undefined;
   onAbort?: () => void;
 }
+
+/** A grant the rolling-window guard cannot place yet. */
+const BLOCKED: unique symbol = Symbol('blocked');
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -139,12 +210,9 @@ const decoder = new TextDecoder();
  * now, so the backlog of reserved slots (which no later critical call can overtake) stays short.
  */
 export function createSharedPacer(options: SharedPacerOptions): Pacer {
-  const { intervalMs, penaltyMs, clock, sleep } = common(options);
+  const { intervalMs, penaltyMs, clock, sleep, window } = common(options);
   const { kv, key } = options;
   const maxConflicts = options.maxConflicts ?? 1000;
-  const windowLimit = Math.floor(options.ratePerSecond);
-  const guard = (options.rollingWindowGuard ?? false) && windowLimit >= 1;
-  const marginMs = options.windowMarginMs ?? 30;
   // Far enough ahead that a slow CAS under load does not make grants late, short enough for priority.
   const horizonMs = options.horizonMs ?? Math.max(2 * intervalMs, 200);
   const criticalHoldMs = options.criticalHoldMs ?? Math.max(10 * intervalMs, 500);
@@ -152,6 +220,9 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
   let chain: Promise<unknown> = Promise.resolve();
   const waiters: Waiter[] = [];
   let pumping = false;
+  /** Answers not yet written to the shared state: grant → answered (epoch ms). */
+  let answers = new Map<number, number>();
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   const read = async (): Promise<{ state: SharedState; revision: number } | undefined> => {
     const entry = await kv.get(key);
@@ -161,7 +232,9 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
       const state: SharedState = { tat: typeof parsed.tat === 'number' ? parsed.tat : 0 };
       if (typeof parsed.penaltyUntil === 'number') state.penaltyUntil = parsed.penaltyUntil;
       if (typeof parsed.criticalUntil === 'number') state.criticalUntil = parsed.criticalUntil;
-      if (Array.isArray(parsed.sent)) state.sent = parsed.sent.filter((t): t is number => typeof t === 'number');
+      if (Array.isArray(parsed.recent)) {
+        state.recent = parsed.recent.filter((r): r is RecentGrant => Array.isArray(r) && typeof r[0] === 'number' && typeof r[1] === 'number');
+      }
       return { state, revision: entry.revision };
     } catch {
       // Unreadable state is overwritten by the next CAS: pacing restarts from now.
@@ -236,17 +309,40 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
         const waiter = waiters.shift()!;
         if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
         try {
+          const batch = takeAnswers();
           const grant = await serialised(() =>
-            mutate((state) => {
+            mutate<number | typeof BLOCKED | undefined>((state) => {
               const now = clock();
               // Seen only after a CAS conflict refreshed the state: yield to the critical broadcast.
               if (waiter.priority === 'normal' && (state.criticalUntil ?? 0) > now) return { next: undefined, result: undefined };
-              const g = Math.max(now, state.tat);
-              const next: SharedState = { ...state, tat: g + intervalMs };
+              let g = Math.max(now, state.tat);
+              const next: SharedState = { ...state };
+              if (window.on) {
+                const recent = recordGrants(state.recent ?? [], batch, undefined, window.limit, now);
+                g = Math.max(g, windowEarliest(recent, window.limit, window.marginMs, now));
+                // ⌊rate⌋ requests still unanswered (here or on another replica): look again shortly.
+                if (g === Infinity) return { next: undefined, result: BLOCKED };
+                next.recent = recordGrants(recent, batch, g, window.limit, now);
+              }
+              next.tat = g + intervalMs;
               if (waiter.priority === 'critical') next.criticalUntil = Math.max(state.criticalUntil ?? 0, g + criticalHoldMs);
               return { next, result: g };
             }),
-          );
+          ).catch((error: unknown) => {
+            returnAnswers(batch);
+            throw error;
+          });
+          if (typeof grant !== 'number') returnAnswers(batch);
+          if (grant === BLOCKED) {
+            waiters.unshift(waiter);
+            if (waiter.onAbort) waiter.signal?.addEventListener('abort', waiter.onAbort, { once: true });
+            await flushAnswers();
+            await sleep(OUTSTANDING_POLL_MS);
+            await serialised(async () => {
+              cached = (await read()) ?? cached;
+            }).catch(() => undefined);
+            continue;
+          }
           if (grant === undefined) {
             // Back behind any critical waiter that arrived meanwhile, ahead of the other normal ones.
             const at = waiters.findIndex((w) => w.priority === 'normal');
@@ -284,20 +380,27 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
       void pump();
     });
 
-  /** Record the actual start, waiting while the last ⌊rate⌋ starts fill the rolling second. */
-  const commit = async (signal?: AbortSignal): Promise<number> => {
-    for (;;) {
-      const wait = await serialised(() =>
-        mutate((state) => {
-          const now = clock();
-          const sent = (state.sent ?? []).filter((t) => t > now - 1000 - marginMs);
-          const oldest = sent.length >= windowLimit ? sent[sent.length - windowLimit]! : undefined;
-          if (oldest !== undefined && oldest + 1000 + marginMs > now) return { next: undefined, result: oldest + 1000 + marginMs - now };
-          return { next: { ...state, sent: [...sent, now].slice(-windowLimit) }, result: 0 };
-        }, signal),
+  const takeAnswers = (): Map<number, number> => {
+    const batch = answers;
+    answers = new Map();
+    return batch;
+  };
+  const returnAnswers = (batch: Map<number, number>): void => {
+    for (const [grant, at] of batch) if (!answers.has(grant)) answers.set(grant, at);
+  };
+
+  /** Write answers no grant has carried yet: they must be in the shared state well within a second. */
+  const flushAnswers = async (): Promise<void> => {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (answers.size === 0) return;
+    const batch = takeAnswers();
+    try {
+      await serialised(() =>
+        mutate((state) => ({ next: { ...state, recent: recordGrants(state.recent ?? [], batch, undefined, window.limit, clock()) }, result: undefined })),
       );
-      if (wait <= 0) return clock();
-      await sleep(wait, signal);
+    } catch {
+      // The state is unreachable: the guard then counts these requests as arriving now (stricter).
     }
   };
 
@@ -306,8 +409,14 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
     async acquire(signal, opts) {
       const grant = await reserve(signal, opts?.priority ?? 'normal');
       await sleep(grant - clock(), signal);
-      if (guard) await commit(signal);
       return grant;
+    },
+    answered(grant) {
+      if (!window.on) return;
+      answers.set(grant, clock());
+      // Usually the next grant carries it; a quiet replica writes it itself shortly.
+      flushTimer ??= setTimeout(() => void flushAnswers(), OUTSTANDING_POLL_MS);
+      flushTimer.unref?.();
     },
     slowDown,
     penalise: () => slowDown(clock() + penaltyMs),

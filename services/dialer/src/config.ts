@@ -20,11 +20,12 @@ export const DialerEnv = z.object({
   /** Spacing multiplier on 1000/CPS so jitter never pushes a rolling second above the limit. */
   PACER_SAFETY_FACTOR: z.coerce.number().min(1).max(2).default(1.02),
   /**
-   * Also hold each start until the account's actual starts in the last (1000 + margin) ms number fewer
-   * than ACCOUNT_CPS: a start that ran late cannot crowd an on-time one into the provider's second.
+   * Also hold each start until the ⌊ACCOUNT_CPS⌋-th latest create request before it was answered a
+   * second (plus the margin) earlier, so a start that ran late cannot crowd an on-time one into the
+   * provider's rolling second. Applies up to 100 calls per second.
    */
-  PACER_WINDOW_GUARD: flag(false),
-  PACER_WINDOW_MARGIN_MS: count(30),
+  PACER_WINDOW_GUARD: flag(true),
+  PACER_WINDOW_MARGIN_MS: count(5),
   /** With no event for this long, an ambiguous create surely did not place a call. */
   AMBIGUITY_TIMEOUT_MS: count(60_000),
   /** A bare claim younger than this may belong to a worker still placing the call. */

@@ -497,23 +497,25 @@ export function createDialer(deps: DialerDeps): Dialer {
     if (claim.kind === 'done') return { disposition: { kind: 'ack' }, releaseSlot: true };
     if (claim.kind === 'wait') return { disposition: { kind: 'nak', delayMs: claim.delayMs }, releaseSlot: true };
 
+    let grant: number;
     try {
       // Sign the token now (cheap when reused) so the request leaves right at its paced time.
       await voice.prepare().catch(() => undefined);
       if (rt.pacer) await rt.pacer.acquire(leaveWhen);
-      await accountPacer.acquire(leaveWhen, { priority: rt.spec.request.priority });
+      grant = await accountPacer.acquire(leaveWhen, { priority: rt.spec.request.priority });
     } catch {
       await releaseClaim(key, 'stopped while waiting for the pacer');
       return { disposition: { kind: 'nak', delayMs: handBackMs }, releaseSlot: true };
     }
     if (statusOf(rt) !== 'running') {
+      accountPacer.answered(grant); // never sent: it reaches the provider no later than now
       await releaseClaim(key, `broadcast ${statusOf(rt)} while waiting for the pacer`);
       return { disposition: { kind: 'nak', delayMs: statusOf(rt) === 'cancelled' ? 0 : handBackMs }, releaseSlot: true };
     }
 
     const body = createBody(rt.spec, job);
     try {
-      const call = await breaker.execute(() => voice.createCall(body));
+      const call = await breaker.execute(() => voice.createCall(body)).finally(() => accountPacer.answered(grant));
       stats.placed += 1;
       const recorded = await ledger.modify(key, (entry) => {
         entry.uuid = call.uuid;
