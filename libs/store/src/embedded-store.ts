@@ -1,7 +1,7 @@
 /** The embedded store: in-memory collections evaluating MongoDB documents with mingo, optionally journaled. */
 
 import { Aggregator, Query, find as mingoFind, update as mingoUpdate, updateOne as mingoUpdateOne } from 'mingo';
-import { encode, newId, valueKey } from './codec.js';
+import { cloneDoc, encode, newId, valueKey } from './codec.js';
 import { Journal, type CollectionState, type JournalRecord } from './journal.js';
 import {
   DuplicateKeyError,
@@ -248,7 +248,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     if (document === null || typeof document !== 'object' || Array.isArray(document)) {
       throw new StoreWriteError(2, 'document must be an object');
     }
-    const copy = structuredClone(document);
+    const copy = cloneDoc(document);
     const doc: Doc = '_id' in copy && copy._id !== undefined ? copy : { _id: newId(), ...copy };
     this.checkUnique(doc, undefined);
     this.commitPut(doc, undefined, log);
@@ -257,7 +257,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
 
   private applyUpdate(doc: Doc, update: Update, inserting: boolean): { doc: Doc; modified: boolean } {
     if (Array.isArray(update)) {
-      const docs = [structuredClone(doc)];
+      const docs = [cloneDoc(doc)];
       // Reason for the cast: mingo's PipelineStage union is narrower than the port's pipeline type.
       const result = mingoUpdateOne(docs, {}, update as Parameters<typeof mingoUpdateOne>[2], { cloneMode: 'deep' });
       return { doc: docs[0] as Doc, modified: result.modifiedCount > 0 || inserting };
@@ -271,11 +271,11 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     if (inserting && $setOnInsert && typeof $setOnInsert === 'object') {
       modifier = { ...rest, $set: { ...((rest.$set as Doc | undefined) ?? {}), ...($setOnInsert as Doc) } };
     }
-    if (Object.keys(modifier).length === 0) return { doc: structuredClone(doc), modified: false };
-    const fast = structuredClone(doc);
+    if (Object.keys(modifier).length === 0) return { doc: cloneDoc(doc), modified: false };
+    const fast = cloneDoc(doc);
     const changed = fastUpdate(fast, modifier);
     if (changed !== undefined) return { doc: fast, modified: changed };
-    const copy = structuredClone(doc);
+    const copy = cloneDoc(doc);
     const fields = mingoUpdate(copy, modifier, undefined, undefined, { cloneMode: 'deep' });
     return { doc: copy, modified: fields.length > 0 };
   }
@@ -314,7 +314,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
       throw new StoreWriteError(2, 'Replacement document must not contain atomic operators');
     }
     const [previous] = this.match(filter, 1);
-    const { _id, ...fields } = structuredClone(replacement);
+    const { _id, ...fields } = cloneDoc(replacement);
     if (!previous) {
       if (!upsert) return { matchedCount: 0, modifiedCount: 0, upsertedCount: 0 };
       const seedId = upsertSeed(filter)._id;
@@ -407,7 +407,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
       if (limit) cursor = cursor.limit(limit); // limit 0 means "no limit", as in MongoDB
       docs = cursor.all() as Doc[];
     }
-    return docs.map((doc) => structuredClone(doc) as T);
+    return docs.map((doc) => cloneDoc(doc) as T);
   }
 
   async findOne(filter: Filter, options?: FindOptions): Promise<T | null> {
@@ -436,7 +436,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     const emit = (): T[] => {
       const out = options.projection ? (mingoFind(page, {}, options.projection).all() as Doc[]) : page;
       page = [];
-      return out.map((doc) => structuredClone(doc) as T);
+      return out.map((doc) => cloneDoc(doc) as T);
     };
     for (const doc of docs) {
       if (test && !test(doc)) continue;
@@ -482,7 +482,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     const leadingMatch = first && Object.keys(first).length === 1 && '$match' in first;
     const input = leadingMatch ? this.match(first.$match as Filter) : [...this.docs.values()];
     const stages = leadingMatch ? rest : pipeline;
-    const copies = input.map((doc) => structuredClone(doc));
+    const copies = input.map((doc) => cloneDoc(doc));
     if (stages.length === 0) return copies as R[];
     return new Aggregator(stages).run(copies) as R[];
   }

@@ -1,6 +1,6 @@
 /** A fast path for the common update operators on plain paths; anything else returns undefined so mingo handles it. */
 
-import { encode } from './codec.js';
+import { cloneDoc, encode } from './codec.js';
 import type { Doc } from './port.js';
 
 type Plain = Record<string, unknown>;
@@ -73,7 +73,7 @@ export function fastUpdate(doc: Doc, modifier: Record<string, unknown>): boolean
       const has = Object.hasOwn(parent, key);
       if (op === '$set') {
         if (!has || !equal(old, value)) {
-          parent[key] = typeof value === 'object' && value !== null ? structuredClone(value) : value;
+          parent[key] = typeof value === 'object' && value !== null ? cloneDoc(value) : value;
           modified = true;
         }
       } else if (op === '$unset') {
@@ -93,7 +93,7 @@ export function fastUpdate(doc: Doc, modifier: Record<string, unknown>): boolean
       } else {
         // $min / $max
         if (!has || old === undefined) {
-          parent[key] = typeof value === 'object' && value !== null ? structuredClone(value) : value;
+          parent[key] = typeof value === 'object' && value !== null ? cloneDoc(value) : value;
           modified = true;
           continue;
         }

@@ -158,6 +158,22 @@ async function readSpec(kv: KV, broadcastId: string): Promise<BroadcastSpec | un
   return parsed.success ? parsed.data : undefined;
 }
 
+/** Contacts read from the store before they are published in one go. */
+const ENQUEUE_BATCH = 512;
+
+/** Group an async iterable into arrays of up to `size` items. */
+async function* batches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = [];
+  for await (const item of items) {
+    batch.push(item);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
 interface AudienceEntry {
   number: string;
   /** Where the entry came from (`l:<contact id>` / `i:<index>`), for stable ids of duplicates. */
@@ -201,24 +217,23 @@ async function enqueue(
   const suppressed = new Set<string>();
   for await (const s of repos.suppressions.find({}, { projection: { number: 1 } })) suppressed.add(s.number);
 
-  const final = async (contactId: string, number: string, state: ContactFinal['state'], reason: string) => {
+  const final = (contactId: string, number: string, state: ContactFinal['state'], reason: string) => {
     const message: ContactFinal = { kind: 'contact', broadcastId, contactId, number, state, attempts: 0, at: at(), reason };
-    await publisher.publish(contactFinalSubject(broadcastId), message, `final.${broadcastId}.${contactId}`);
+    return publisher.publish(contactFinalSubject(broadcastId), message, `final.${broadcastId}.${contactId}`);
   };
-  const take = async (entry: AudienceEntry) => {
+  /** Publishes synchronously while the window has room; a promise only when it must wait. */
+  const take = (entry: AudienceEntry): Promise<void> | undefined => {
     if (seen) {
       if (seen.has(entry.number)) {
         counts.duplicate++;
-        await final(stableId('d', broadcastId, entry.source), entry.number, 'duplicate', 'number already in this broadcast');
-        return;
+        return final(stableId('d', broadcastId, entry.source), entry.number, 'duplicate', 'number already in this broadcast');
       }
       seen.add(entry.number);
     }
     const contactId = stableId('c', broadcastId, entry.number);
     if (suppressed.has(entry.number)) {
       counts.suppressed++;
-      await final(contactId, entry.number, 'suppressed', 'number is on the do-not-call list');
-      return;
+      return final(contactId, entry.number, 'suppressed', 'number is on the do-not-call list');
     }
     counts.accepted++;
     const job: DialJob = { broadcastId, contactId, number: entry.number, attempt: 1 };
@@ -226,14 +241,18 @@ async function enqueue(
     if (entry.timezone !== undefined) job.timezone = entry.timezone;
     if (entry.language !== undefined) job.language = entry.language;
     if (entry.vars !== undefined && Object.keys(entry.vars).length > 0) job.vars = entry.vars;
-    await publisher.publish(dialJobSubject(broadcastId), job, attemptKey(broadcastId, contactId, 1));
+    return publisher.publish(dialJobSubject(broadcastId), job, attemptKey(broadcastId, contactId, 1));
   };
 
   try {
     for (const listId of listIds) {
       // One cursor per list (MongoDB streams it in batches); ids are derived from numbers, so order is free.
-      for await (const c of repos.contacts.find({ listId })) {
-        await take({ number: c.number, source: `l:${c._id}`, name: c.name, timezone: c.timezone, language: c.language, vars: c.vars });
+      // Read a batch, then publish it without yielding, so it leaves in one socket write.
+      for await (const batch of batches(repos.contacts.find({ listId }), ENQUEUE_BATCH)) {
+        for (const c of batch) {
+          const wait = take({ number: c.number, source: `l:${c._id}`, name: c.name, timezone: c.timezone, language: c.language, vars: c.vars });
+          if (wait) await wait;
+        }
       }
     }
     for (const [index, item] of request.audience.numbers.entries()) {
@@ -251,7 +270,8 @@ async function enqueue(
       }
       const entry: AudienceEntry = { number: result.e164, source: `i:${index}` };
       if (detail) Object.assign(entry, { name: detail.name, timezone: detail.timezone, language: detail.language, vars: detail.vars });
-      await take(entry);
+      const wait = take(entry);
+      if (wait) await wait;
     }
     await publisher.flush();
   } finally {

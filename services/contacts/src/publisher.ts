@@ -28,10 +28,25 @@ export class WindowedPublisher {
     private readonly ackTimeoutMs = 10_000,
   ) {}
 
-  /** Publish once a slot is free; resolves when sent, not when acknowledged. */
-  async publish(subject: string, value: unknown, msgID: string): Promise<void> {
+  /**
+   * Publish now when a slot is free (returns nothing), else once one is (returns a promise resolved
+   * when sent, not when acknowledged). The synchronous path matters: the NATS client writes its
+   * buffer to the socket in a microtask, so messages published without awaiting in between leave
+   * in one write instead of one system call each.
+   */
+  publish(subject: string, value: unknown, msgID: string): Promise<void> | undefined {
     this.check();
+    if (this.pending.size >= this.max) return this.publishWhenFree(subject, value, msgID);
+    this.send(subject, value, msgID);
+    return undefined;
+  }
+
+  private async publishWhenFree(subject: string, value: unknown, msgID: string): Promise<void> {
     while (this.pending.size >= this.max) await this.progress();
+    this.send(subject, value, msgID);
+  }
+
+  private send(subject: string, value: unknown, msgID: string): void {
     this.sub ??= this.nc.subscribe(`${this.prefix}.*`, { callback: (_error, msg) => this.onAck(msg.subject, msg.data) });
     const seq = ++this.seq;
     const h = headers();
