@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cloneDoc, decode, encode } from './codec.js';
+import { cloneDoc, decode, encode, valueKey } from './codec.js';
 
 describe('cloneDoc', () => {
   it('copies plain objects, arrays and Dates deeply', () => {
@@ -27,5 +27,16 @@ describe('cloneDoc', () => {
   it('agrees with the journal encoding', () => {
     const doc = { at: new Date(5), list: [{ a: 1 }] };
     expect(decode(encode(cloneDoc(doc)))).toStrictEqual(doc);
+  });
+});
+
+describe('valueKey', () => {
+  it('keys compound values injectively and equal values alike', () => {
+    expect(valueKey(['a', 'b'])).toBe(valueKey(['a', 'b']));
+    expect(valueKey(['ab', ''])).not.toBe(valueKey(['a', 'b']));
+    expect(valueKey(['a:1', 'b'])).not.toBe(valueKey(['a', '1:b']));
+    expect(valueKey([1, 'x'])).not.toBe(valueKey(['1', 'x']));
+    expect(valueKey([null, 'x'])).toBe(valueKey([undefined, 'x']));
+    expect(valueKey([{ a: 1 }])).toBe(valueKey([{ a: 1 }]));
   });
 });
