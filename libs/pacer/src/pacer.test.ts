@@ -179,6 +179,20 @@ describe('createSharedPacer', () => {
     expect(maxPerRollingSecond(grants)).toBeLessThanOrEqual(5);
   });
 
+  it('reserves a block of slots per write when many waiters queue', async () => {
+    const kv = buckets[0]!;
+    const pacer = createSharedPacer({ kv, key: 'account-e', ratePerSecond: 100 });
+    // Revisions are the bucket's stream sequence: the difference counts the writes in between.
+    const before = await kv.put('marker-e', 'x');
+    const grants = await Promise.all(Array.from({ length: 60 }, () => pacer.acquire()));
+    const writes = (await kv.get('account-e'))!.revision - before;
+    expect(new Set(grants).size).toBe(60);
+    expect(maxPerRollingSecond(grants)).toBeLessThanOrEqual(100);
+    // The horizon (200 ms) holds 19 slots at 100/s: a handful of writes, not 60.
+    expect(writes).toBeGreaterThan(0);
+    expect(writes).toBeLessThan(15);
+  });
+
   it('a penalty from one replica slows every replica', async () => {
     const [a, b] = buckets.map((kv) => createSharedPacer({ kv, key: 'account-b', ratePerSecond: 100, penaltyMs: 400 }));
     const first = await a!.acquire();

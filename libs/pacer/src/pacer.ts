@@ -216,6 +216,8 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
   // Far enough ahead that a slow CAS under load does not make grants late, short enough for priority.
   const horizonMs = options.horizonMs ?? Math.max(2 * intervalMs, 200);
   const criticalHoldMs = options.criticalHoldMs ?? Math.max(10 * intervalMs, 500);
+  // Slots one CAS may reserve: as many as fit in the horizon.
+  const maxBlock = Math.max(1, Math.floor(horizonMs / intervalMs));
   let cached: { state: SharedState; revision: number } | undefined;
   let chain: Promise<unknown> = Promise.resolve();
   const waiters: Waiter[] = [];
@@ -290,7 +292,8 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
     pumping = true;
     try {
       while (waiters.length > 0) {
-        const ahead = (cached?.state.tat ?? 0) - clock() - horizonMs;
+        // Refill when the reserved schedule runs less than half the horizon ahead, up to the horizon.
+        const ahead = (cached?.state.tat ?? 0) - clock() - horizonMs / 2;
         if (ahead > 0) {
           // Not yet: a critical waiter arriving meanwhile will be at the head when we look again.
           await sleep(ahead);
@@ -306,55 +309,65 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
           }).catch(() => undefined);
           continue;
         }
-        const waiter = waiters.shift()!;
-        if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+        // One CAS reserves slots for every waiter of the head's priority that fits in the horizon:
+        // a replica dialling alone (or fast) pays one round trip per block, not one per call.
+        let size = 1;
+        while (size < waiters.length && size < maxBlock && waiters[size]!.priority === head.priority) size += 1;
+        const block = waiters.splice(0, size);
+        for (const waiter of block) if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+        const putBack = (rest: Waiter[], atHead: boolean): void => {
+          for (const waiter of rest) if (waiter.onAbort) waiter.signal?.addEventListener('abort', waiter.onAbort, { once: true });
+          // At the head, or behind any critical waiter that arrived meanwhile, ahead of the other normal ones.
+          const at = atHead ? 0 : waiters.findIndex((w) => w.priority === 'normal');
+          waiters.splice(at < 0 ? waiters.length : at, 0, ...rest);
+        };
+        const batch = takeAnswers();
+        let grants: number[] | typeof BLOCKED | undefined;
         try {
-          const batch = takeAnswers();
-          const grant = await serialised(() =>
-            mutate<number | typeof BLOCKED | undefined>((state) => {
+          grants = await serialised(() =>
+            mutate<number[] | typeof BLOCKED | undefined>((state) => {
               const now = clock();
               // Seen only after a CAS conflict refreshed the state: yield to the critical broadcast.
-              if (waiter.priority === 'normal' && (state.criticalUntil ?? 0) > now) return { next: undefined, result: undefined };
+              if (head.priority === 'normal' && (state.criticalUntil ?? 0) > now) return { next: undefined, result: undefined };
+              let recent = window.on ? recordGrants(state.recent ?? [], batch, undefined, window.limit, now) : [];
+              const out: number[] = [];
               let g = Math.max(now, state.tat);
-              const next: SharedState = { ...state };
-              if (window.on) {
-                const recent = recordGrants(state.recent ?? [], batch, undefined, window.limit, now);
-                g = Math.max(g, windowEarliest(recent, window.limit, window.marginMs, now));
-                // ⌊rate⌋ requests still unanswered (here or on another replica): look again shortly.
-                if (g === Infinity) return { next: undefined, result: BLOCKED };
-                next.recent = recordGrants(recent, batch, g, window.limit, now);
+              while (out.length < block.length && (out.length === 0 || g <= now + horizonMs)) {
+                if (window.on) {
+                  g = Math.max(g, windowEarliest(recent, window.limit, window.marginMs, now));
+                  // ⌊rate⌋ requests still unanswered (here or on another replica): look again shortly.
+                  if (g === Infinity) break;
+                  recent = recordGrants(recent, batch, g, window.limit, now);
+                }
+                out.push(g);
+                g += intervalMs;
               }
-              next.tat = g + intervalMs;
-              if (waiter.priority === 'critical') next.criticalUntil = Math.max(state.criticalUntil ?? 0, g + criticalHoldMs);
-              return { next, result: g };
+              if (out.length === 0) return { next: undefined, result: BLOCKED };
+              const next: SharedState = { ...state, tat: out.at(-1)! + intervalMs };
+              if (window.on) next.recent = recent;
+              if (head.priority === 'critical') next.criticalUntil = Math.max(state.criticalUntil ?? 0, out.at(-1)! + criticalHoldMs);
+              return { next, result: out };
             }),
-          ).catch((error: unknown) => {
-            returnAnswers(batch);
-            throw error;
-          });
-          if (typeof grant !== 'number') returnAnswers(batch);
-          if (grant === BLOCKED) {
-            waiters.unshift(waiter);
-            if (waiter.onAbort) waiter.signal?.addEventListener('abort', waiter.onAbort, { once: true });
+          );
+        } catch (error) {
+          returnAnswers(batch);
+          for (const waiter of block) waiter.reject(error as Error);
+          continue;
+        }
+        if (!Array.isArray(grants)) {
+          returnAnswers(batch);
+          putBack(block, grants === BLOCKED);
+          if (grants === BLOCKED) {
             await flushAnswers();
             await sleep(OUTSTANDING_POLL_MS);
             await serialised(async () => {
               cached = (await read()) ?? cached;
             }).catch(() => undefined);
-            continue;
           }
-          if (grant === undefined) {
-            // Back behind any critical waiter that arrived meanwhile, ahead of the other normal ones.
-            const at = waiters.findIndex((w) => w.priority === 'normal');
-            if (at < 0) waiters.push(waiter);
-            else waiters.splice(at, 0, waiter);
-            if (waiter.onAbort) waiter.signal?.addEventListener('abort', waiter.onAbort, { once: true });
-            continue;
-          }
-          waiter.resolve(grant);
-        } catch (error) {
-          waiter.reject(error as Error);
+          continue;
         }
+        putBack(block.slice(grants.length), true);
+        grants.forEach((grant, i) => block[i]!.resolve(grant));
       }
     } finally {
       pumping = false;
