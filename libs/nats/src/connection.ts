@@ -24,6 +24,9 @@ export async function connectNats(settings: NatsSettings): Promise<NatsConnectio
     reconnectTimeWait: 250,
     waitOnFirstConnect: true,
     pingInterval: 10_000,
+    // Otherwise every request (each JetStream publish, KV get/update) captures a stack trace up front:
+    // in a profile of the pipeline that was a fifth of the dialer's CPU. Errors still carry their own.
+    noAsyncTraces: true,
   };
   if (settings.user !== undefined) options.user = settings.user;
   if (settings.pass !== undefined) options.pass = settings.pass;
