@@ -9,12 +9,14 @@ import { SimSettings, type VoiceSimConfig } from './config.js';
 import { uniform, overrideFor } from './outcomes.js';
 import { createCallSchema, invalidParameters, ListCallsQuery, ModifyCallBody, type InvalidParameter } from './schemas.js';
 import { Engine, type Clock, type SimCall } from './sim.js';
+import { httpSend, type HttpSend } from './http-send.js';
 
 /** What the embedding process passes in. */
 export interface VoiceSimDeps {
   config: VoiceSimConfig;
   clock?: Clock;
-  fetch?: typeof globalThis.fetch;
+  /** How webhooks are sent; node:http with keep-alive by default (`fetch` fits too). */
+  fetch?: HttpSend;
   logger?: Logger;
 }
 
@@ -110,7 +112,7 @@ function deepMerge(base: unknown, patch: unknown): unknown {
 export function createVoiceSim(deps: VoiceSimDeps) {
   const { config, logger } = deps;
   const clock: Clock = deps.clock ?? { now: () => Date.now() };
-  const fetchImpl = deps.fetch ?? globalThis.fetch;
+  const fetchImpl = deps.fetch ?? httpSend;
   const initial = SimSettings.parse(config.sim);
   let settings = initial;
   let stopping = false;

@@ -6,6 +6,7 @@ import { RollingWindow } from './rate.js';
 import { nccoProblems, type CreateCallBody, type NccoAction } from './schemas.js';
 import { ANSWER_RETRY_STATUSES, sendWebhook, type WebhookResult } from './webhooks.js';
 import type { WebhookSigner } from './auth.js';
+import type { HttpSend } from './http-send.js';
 
 /** Milliseconds since the epoch; injectable so tests control rate windows and guards. */
 export interface Clock {
@@ -68,7 +69,7 @@ class CallEnded extends Error {
 export interface EngineDeps {
   settings: () => SimSettings;
   clock: Clock;
-  fetch: typeof globalThis.fetch;
+  fetch: HttpSend;
   signer?: WebhookSigner | undefined;
   logFile?: string | undefined;
   onError?: (message: string, error: unknown) => void;

@@ -1,4 +1,5 @@
 import type { WebhookSigner } from './auth.js';
+import type { HttpSend } from './http-send.js';
 
 /** What happened to one webhook after all its attempts. */
 export interface WebhookResult {
@@ -24,7 +25,7 @@ export interface WebhookRequest {
 }
 
 export interface WebhookDeps {
-  fetch: typeof globalThis.fetch;
+  fetch: HttpSend;
   now: () => number;
   signer?: WebhookSigner | undefined;
   /** Aborts waiting when the simulator stops. */
