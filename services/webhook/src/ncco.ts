@@ -77,10 +77,18 @@ export function languageFor(spec: BroadcastSpec, contact: ContactVars): string {
   return spec.request.message.language ?? DEFAULT_LANGUAGE;
 }
 
+// Characters URLSearchParams leaves as they are: such values can be joined without it.
+const URL_PLAIN = /^[A-Za-z0-9_.*-]*$/;
+
 function inputUrl(publicUrl: string, ids: AttemptIds, v: string | undefined, round: number): string {
-  const query = new URLSearchParams({ b: ids.b, c: ids.c, a: String(ids.a) });
+  const a = String(ids.a);
+  const r = round > 0 ? String(round) : '';
+  if (URL_PLAIN.test(ids.b) && URL_PLAIN.test(ids.c) && URL_PLAIN.test(a) && URL_PLAIN.test(r) && (!v || URL_PLAIN.test(v))) {
+    return `${publicUrl}/webhooks/input?b=${ids.b}&c=${ids.c}&a=${a}${v ? `&v=${v}` : ''}${r ? `&r=${r}` : ''}`;
+  }
+  const query = new URLSearchParams({ b: ids.b, c: ids.c, a });
   if (v) query.set('v', v);
-  if (round > 0) query.set('r', String(round));
+  if (r) query.set('r', r);
   return `${publicUrl}/webhooks/input?${query.toString()}`;
 }
 
@@ -118,6 +126,53 @@ export function promptActions(
 /** The answer NCCO: the message, then the acknowledgement prompt when the broadcast asks for one. */
 export function answerNcco(spec: BroadcastSpec, contact: ContactVars, ids: AttemptIds, publicUrl: string, v: string | undefined): Ncco {
   return [...messageActions(spec, contact), ...promptActions(spec, contact, ids, publicUrl, v)];
+}
+
+// JSON of the answer NCCO parts that do not depend on the contact's variables or the attempt, built
+// once per (spec, language) from the same builders as answerNcco and cut at marked values; per
+// request only the text (when it has variables) and the input eventUrl are serialised.
+type AnswerFragments = {
+  /** The whole message action when its text is the same for everyone; else `talk` frames the text. */
+  message: string | undefined;
+  talk: [string, string];
+  prompt: { talk: string; input: [string, string] } | undefined;
+};
+const fragments = new WeakMap<BroadcastSpec, Map<string, AnswerFragments>>();
+const MAX_LANGUAGES_PER_SPEC = 32;
+const MARK = '\u0000mark\u0000';
+
+/** JSON of `value` with `key` set to a mark, split around the mark: [before, after]. */
+function framing(value: object, key: string): [string, string] {
+  const [before = '', after = ''] = JSON.stringify({ ...value, [key]: MARK }).split(JSON.stringify(MARK));
+  return [before, after];
+}
+
+function answerFragments(spec: BroadcastSpec, language: string): AnswerFragments {
+  let byLanguage = fragments.get(spec);
+  const cached = byLanguage?.get(language);
+  if (cached) return cached;
+  // A contact that makes languageFor() return `language`: the broadcast's own, or a valid contact tag.
+  const probe: ContactVars = language === (spec.request.message.language ?? DEFAULT_LANGUAGE) ? {} : { language };
+  const [message] = messageActions(spec, probe);
+  const constant = spec.request.message.audioUrl !== undefined || compile(spec).names.length === 0;
+  const [talk, input] = promptActions(spec, probe, { b: 'b', c: 'c', a: 1 }, '', undefined);
+  const built: AnswerFragments = {
+    message: constant ? JSON.stringify(message) : undefined,
+    talk: framing(message ?? {}, 'text'),
+    prompt: talk && input ? { talk: JSON.stringify(talk), input: framing(input, 'eventUrl') } : undefined,
+  };
+  if (!byLanguage) fragments.set(spec, (byLanguage = new Map()));
+  if (byLanguage.size < MAX_LANGUAGES_PER_SPEC) byLanguage.set(language, built);
+  return built;
+}
+
+/** `JSON.stringify(answerNcco(...))`, byte for byte, without rebuilding and serialising the constant parts. */
+export function answerNccoJson(spec: BroadcastSpec, contact: ContactVars, ids: AttemptIds, publicUrl: string, v: string | undefined): string {
+  const parts = answerFragments(spec, languageFor(spec, contact));
+  const message = parts.message ?? `${parts.talk[0]}${JSON.stringify(renderText(spec, contact))}${parts.talk[1]}`;
+  if (!parts.prompt) return `[${message}]`;
+  const { talk, input } = parts.prompt;
+  return `[${message},${talk},${input[0]}${JSON.stringify([inputUrl(publicUrl, ids, v, 0)])}${input[1]}]`;
 }
 
 /** A single spoken sentence. */

@@ -119,4 +119,35 @@ describe('ops endpoints', () => {
     expect(metrics).toMatch(/webhook_answers_total\{result="message",service="webhook"\} \d+/);
     expect(metrics).toContain('webhook_answers_total{result="apology"');
   });
+
+  it('counts every answer in the request, answer and duration series, fast path or not', async () => {
+    const read = async () => {
+      const text = await (await fetch(`${h.base}/metrics`)).text();
+      // The value of the series `name` that has all of `labels` (in whatever order prom-client writes them).
+      const value = (name: string, ...labels: string[]) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)));
+        return Number(line?.split(' ').pop() ?? 0);
+      };
+      const answerRoute = 'route="/webhooks/answer"';
+      return {
+        ok: value('webhook_requests_total', answerRoute, 'status="200"'),
+        bad: value('webhook_requests_total', answerRoute, 'status="400"'),
+        message: value('webhook_answers_total', 'result="message"'),
+        apology: value('webhook_answers_total', 'result="apology"'),
+        timed: value('http_request_duration_seconds_count', 'method="GET"', answerRoute, 'status="200"'),
+      };
+    };
+    const before = await read();
+    for (let i = 0; i < 5; i++) expect((await answer(`b=text&c=m${i}&a=1&v=${b64({ name: 'Ada' })}`)).status).toBe(200);
+    expect((await answer('b=gone-too&c=c1&a=1')).status).toBe(200);
+    expect((await answer('b=text&c=c1&a=0')).status).toBe(400);
+    const after = await read();
+    expect({
+      ok: after.ok - before.ok,
+      bad: after.bad - before.bad,
+      message: after.message - before.message,
+      apology: after.apology - before.apology,
+      timed: after.timed - before.timed,
+    }).toEqual({ ok: 6, bad: 1, message: 5, apology: 1, timed: 6 });
+  });
 });

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { BroadcastRequest, type BroadcastRequestInput, type BroadcastSpec, type ContactVars } from '@clarion/contracts';
+import { answerNcco, answerNccoJson, promptActions, type AttemptIds } from './ncco.js';
+
+const spec = (id: string, overrides: Partial<BroadcastRequestInput>): BroadcastSpec => ({
+  id,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  request: BroadcastRequest.parse({ name: id, message: { text: 'Hello {{name}}.' }, audience: { numbers: ['+14155550100'] }, ...overrides }),
+});
+
+const SPECS = [
+  spec('plain', { message: { text: 'The water is off.' } }),
+  spec('vars', { message: { text: 'Hello {{name}}, {{ area }} until {{until}}. {{missing}}', language: 'en-GB', style: 20, repeat: 10 } }),
+  spec('ssml', { message: { text: '<speak>Hello {{name}}, <break time="1s"/> leave {{area}} now.</speak>' } }),
+  spec('overlong', { message: { text: `${'x'.repeat(1490)} {{area}}` } }),
+  spec('audio', { message: { audioUrl: 'https://audio.example.test/flood.mp3', repeat: 2 } }),
+  spec('ack', { acknowledgement: {} }),
+  spec('ackPlain', { message: { text: 'No variables "here".', language: 'fr-FR' }, acknowledgement: { prompt: 'Appuyez sur 1.', key: '1', timeoutSeconds: 9 } }),
+  spec('audioAck', { message: { audioUrl: 'https://audio.example.test/flood.mp3' }, acknowledgement: { prompt: 'Press 1.', timeoutSeconds: 3 } }),
+];
+
+const CONTACTS: ContactVars[] = [
+  {},
+  { name: 'Ada <&> "Lovelace"', language: 'cy-GB', vars: { area: 'Riverside & Mill', until: '18:00' } },
+  { name: 'Bo', language: 'not a tag!' },
+  { language: 'en-GB' },
+  { name: 'Zoë \u2028 \\ \u0007', vars: { area: 'y'.repeat(2000) } },
+];
+
+const IDS: AttemptIds[] = [
+  { b: 'b-1', c: 'c_2', a: 1 },
+  { b: 'B', c: 'x'.repeat(64), a: 100 },
+  { b: 'b 1', c: 'c&d=é', a: 3 },
+];
+
+const VS = [undefined, '', 'eyJuYW1lIjoiQWRhIn0', 'eyJuYW1lIjoiQWRhIn0=', 'a+b/c%2F'];
+
+describe('answerNccoJson', () => {
+  it('is JSON.stringify(answerNcco(...)) byte for byte, for every option, contact, id and v', () => {
+    let checked = 0;
+    // Twice: the second round is served from the per-spec fragments built in the first.
+    for (let round = 0; round < 2; round++) {
+      for (const s of SPECS) {
+        for (const contact of CONTACTS) {
+          for (const ids of IDS) {
+            for (const v of VS) {
+              const expected = JSON.stringify(answerNcco(s, contact, ids, 'https://hooks.example.test', v));
+              expect(answerNccoJson(s, contact, ids, 'https://hooks.example.test', v), `${s.id} ${JSON.stringify({ contact, ids, v })}`).toBe(expected);
+              checked++;
+            }
+          }
+        }
+      }
+    }
+    expect(checked).toBe(2 * SPECS.length * CONTACTS.length * IDS.length * VS.length);
+  });
+});
+
+describe('input eventUrl', () => {
+  it('is the URLSearchParams encoding of b, c, a, v and r, plain or not', () => {
+    const s = SPECS.find((x) => x.id === 'ack')!;
+    for (const ids of IDS) {
+      for (const v of VS) {
+        for (const round of [0, 1, 0.5, 1e21, -1]) {
+          const input = promptActions(s, {}, ids, 'https://hooks.example.test', v, round)[1];
+          const query = new URLSearchParams({ b: ids.b, c: ids.c, a: String(ids.a) });
+          if (v) query.set('v', v);
+          if (round > 0) query.set('r', String(round));
+          expect(input && 'eventUrl' in input ? input.eventUrl[0] : undefined, JSON.stringify({ ids, v, round })).toBe(
+            `https://hooks.example.test/webhooks/input?${query.toString()}`,
+          );
+        }
+      }
+    }
+  });
+});
