@@ -39,6 +39,8 @@ export interface WebhookSettings {
   signatureMaxAgeSeconds?: number;
   maxBodyBytes?: number;
   publishTimeoutMs?: number;
+  /** Retry an unacknowledged publish until this long has passed (0: one try); input webhooks use at most 4 s. */
+  publishDeadlineMs?: number;
 }
 
 /** What the app needs; nothing is connected or read on import. */
@@ -67,6 +69,11 @@ export interface WebhookApp {
 // Query keys that are ours, not part of a GET event payload.
 const OWN_KEYS = new Set(['b', 'c', 'a', 'v', 'r']);
 
+/** Wait between publish retries while JetStream does not answer (ms). */
+const PUBLISH_RETRY_MS = 250;
+/** Longest an input webhook holds its reply while retrying a publish (ms). */
+const INPUT_DEADLINE_MS = 4000;
+
 type Meaning = KeypressEvent['meaning'];
 
 /** Build the webhook service: answer (NCCO), event and input webhooks, ops endpoints. */
@@ -75,6 +82,7 @@ export function createWebhookApp(deps: WebhookDeps): WebhookApp {
   const clock = deps.clock ?? Date.now;
   const maxBodyBytes = settings.maxBodyBytes ?? 64 * 1024;
   const publishTimeoutMs = settings.publishTimeoutMs ?? 2000;
+  const publishDeadlineMs = settings.publishDeadlineMs ?? 8000;
   const secret = settings.signatureSecret ? signatureKey(settings.signatureSecret) : undefined;
   const maxAgeSeconds = settings.signatureMaxAgeSeconds ?? 300;
 
@@ -188,14 +196,30 @@ export function createWebhookApp(deps: WebhookDeps): WebhookApp {
   };
 
   /** Publish and wait for JetStream's ack; any failure becomes 503 so the Voice API retries. */
-  const publish = async (subject: string, kind: string, message: unknown, msgID: string): Promise<void> => {
-    try {
-      const ack = await js.publish(subject, encodeJson(message), { msgID, timeout: publishTimeoutMs });
-      published.inc({ kind, duplicate: String(ack.duplicate) });
-    } catch (cause) {
-      publishFailures.inc();
-      logger.error({ err: cause, subject }, 'event publish failed');
-      throw new HttpError(503, 'unavailable', 'the event could not be stored; retry later', undefined, { cause });
+  /**
+   * Publish and wait for JetStream's ack, retrying (the message id makes a retry harmless) until
+   * `deadlineMs` has passed; then 503 so the Voice API retries. Vonage retries an event only once,
+   * so holding the request across a short NATS restart is what keeps the event.
+   */
+  const publish = async (subject: string, kind: string, message: unknown, msgID: string, deadlineMs = publishDeadlineMs): Promise<void> => {
+    const data = encodeJson(message);
+    const giveUpAt = Date.now() + deadlineMs;
+    for (let tries = 1; ; tries += 1) {
+      try {
+        const ack = await js.publish(subject, data, { msgID, timeout: publishTimeoutMs });
+        published.inc({ kind, duplicate: String(ack.duplicate) });
+        if (tries > 1) logger.info({ subject, tries }, 'event stored after retrying');
+        return;
+      } catch (cause) {
+        const left = giveUpAt - Date.now();
+        if (left > 0 && !draining) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(PUBLISH_RETRY_MS, left)));
+          continue;
+        }
+        publishFailures.inc();
+        logger.error({ err: cause, subject, tries }, 'event publish failed');
+        throw new HttpError(503, 'unavailable', 'the event could not be stored; retry later', undefined, { cause });
+      }
     }
   };
 
@@ -284,8 +308,9 @@ export function createWebhookApp(deps: WebhookDeps): WebhookApp {
     );
     const msgID = callEventMsgId(callEvent, key);
     await Promise.all([
-      publish(callEventSubject(ids.b), 'call', callEvent, msgID),
-      publish(keypressSubject(ids.b), 'keypress', keypress, `kp-${msgID}`),
+      // The input webhook must answer with an NCCO within the Voice API's read timeout (5 s).
+      publish(callEventSubject(ids.b), 'call', callEvent, msgID, Math.min(publishDeadlineMs, INPUT_DEADLINE_MS)),
+      publish(keypressSubject(ids.b), 'keypress', keypress, `kp-${msgID}`, Math.min(publishDeadlineMs, INPUT_DEADLINE_MS)),
     ]);
     ctx.body = spec ? inputReply(ctx, spec, ids, meaning) : sayNcco(TEXTS.goodbye);
   };

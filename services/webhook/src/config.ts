@@ -13,6 +13,11 @@ export const WebhookConfigSchema = z.object({
   SIGNATURE_MAX_AGE_SECONDS: z.coerce.number({ message: 'must be a whole number of seconds' }).int().min(1).max(86_400).default(300),
   MAX_BODY_BYTES: z.coerce.number({ message: 'must be a whole number of bytes' }).int().min(256).max(10_000_000).default(64 * 1024),
   PUBLISH_TIMEOUT_MS: z.coerce.number({ message: 'must be a whole number of milliseconds' }).int().min(100).max(30_000).default(2000),
+  /**
+   * Keep retrying a publish JetStream did not acknowledge for this long before answering 503 (0: one
+   * try). Vonage retries a failed event only once, so this is what bridges a NATS restart.
+   */
+  PUBLISH_DEADLINE_MS: z.coerce.number({ message: 'must be a whole number of milliseconds' }).int().min(0).max(60_000).default(8000),
 });
 
 /** Validated configuration, with the signature secret resolved from its file when given. */

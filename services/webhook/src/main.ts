@@ -30,6 +30,7 @@ const webhook = createWebhookApp({
     signatureMaxAgeSeconds: config.SIGNATURE_MAX_AGE_SECONDS,
     maxBodyBytes: config.MAX_BODY_BYTES,
     publishTimeoutMs: config.PUBLISH_TIMEOUT_MS,
+    publishDeadlineMs: config.PUBLISH_DEADLINE_MS,
   },
 });
 // Start with the specs loaded so the first answers are served from memory (bounded wait).

@@ -8,7 +8,7 @@ let h: Harness;
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  h = await startHarness(nats.url, { publishTimeoutMs: 500 });
+  h = await startHarness(nats.url, { publishTimeoutMs: 500, publishDeadlineMs: 0 });
 });
 afterAll(async () => {
   await h?.close();
@@ -43,6 +43,27 @@ describe('NATS outage', () => {
     const stored = await h.messages(callEventSubject('out'));
     expect(stored.map((e) => e.status)).toEqual(['started', 'answered']);
     await waitFor(async () => (await fetch(`${h.base}/readyz`)).status === 200, { message: 'ready again' });
+  });
+
+  it('holds an event across a NATS restart within the publish deadline and stores it once', async () => {
+    const nats3 = await startNatsServer();
+    const h3 = await startHarness(nats3.url, { publishTimeoutMs: 500, publishDeadlineMs: 20_000 });
+    try {
+      await nats3.stop();
+      const url = `${h3.base}/webhooks/event?b=bridge&c=c1&a=1`;
+      const held = fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ uuid: 'cccccccc-cccc-4ccc-8ccc-000000000003', status: 'completed', timestamp: '2026-03-01T10:00:09.000Z' }),
+      });
+      await waitFor(() => h3.webhook.inFlight() === 1, { message: 'request held' });
+      await nats3.restart();
+      expect((await held).status).toBe(204);
+      expect((await h3.messages(callEventSubject('bridge'))).map((e) => e.status)).toEqual(['completed']);
+    } finally {
+      await h3.close();
+      await nats3.dispose();
+    }
   });
 
   it('on close, refuses new webhooks with 503 and lets the one in flight finish', async () => {
