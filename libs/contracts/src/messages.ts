@@ -233,6 +233,8 @@ export const BroadcastEvent = z.strictObject({
   priority: z.enum(['critical', 'normal']).optional(),
   counts: BroadcastCounts.optional(),
   reason: z.string().optional(),
+  /** On `created`/`enqueued`: whether people are asked to confirm with a key (so a confirmation rate means something). */
+  acknowledgement: z.boolean().optional(),
 });
 export type BroadcastEvent = z.infer<typeof BroadcastEvent>;
 

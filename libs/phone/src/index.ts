@@ -47,6 +47,8 @@ export type NormalisedNumber =
       flagged: boolean;
       /** How the number was read when the row's country (or the default) did not fit. */
       readAs?: 'international' | 'timezone';
+      /** An extension written after the number ("ext 9", "x12"): not part of `e164`, so not dialled. */
+      extension?: string;
     }
   | { ok: false; reason: string };
 
@@ -81,14 +83,17 @@ export function countryOfTimeZone(timezone: string | undefined | null): CountryC
   return timezone ? countryCode(ZONE_COUNTRIES[timezone.trim()]) : undefined;
 }
 
-type Reading = { e164: string; country: string | undefined; valid: boolean };
+type Reading = { e164: string; country: string | undefined; valid: boolean; extension: string | undefined };
 
 function read(text: string, country: CountryCode | undefined): Reading | { reason: string } {
   const parsed = parsePhoneNumberFromString(text, country ? { defaultCountry: country } : {});
   if (!parsed) return { reason: country ? 'not a phone number' : 'national-format number with no country to interpret it' };
   if (!parsed.isPossible()) return { reason: `impossible number for ${parsed.country ?? `+${parsed.countryCallingCode}`}` };
-  return { e164: parsed.number, country: parsed.country, valid: parsed.isValid() };
+  return { e164: parsed.number, country: parsed.country, valid: parsed.isValid(), extension: parsed.ext };
 }
+
+/** An extension at the end of a written number: "ext 9", "ext. 9", "extension 9", "x12", "#12", ";ext=12". */
+const EXTENSION = /\s*(?:;\s*ext=|(?<![a-z])(?:ext(?:ension)?|x)\.?|#)\s*(\d{1,10})$/i;
 
 /**
  * Normalise a phone number to E.164 once, using the row's country, else the default. Valid numbers
@@ -108,16 +113,23 @@ export function normaliseNumber(
     timezone?: string | undefined | null;
   } = {},
 ): NormalisedNumber {
-  const raw = input.trim();
-  if (raw === '') return { ok: false, reason: 'empty phone number' };
-  if (/[a-z]/i.test(raw.replace(/\b(ext|x)\.?\s*\d+$/i, ''))) return { ok: false, reason: 'phone number contains letters' };
+  const written = input.trim();
+  if (written === '') return { ok: false, reason: 'empty phone number' };
+  // The extension is taken off first, so its digits never join the number's in the readings below.
+  const extensionMatch = EXTENSION.exec(written);
+  const raw = extensionMatch ? written.slice(0, extensionMatch.index) : written;
+  if (/[a-z]/i.test(raw)) return { ok: false, reason: 'phone number contains letters' };
   if (!/\d/.test(raw)) return { ok: false, reason: 'phone number has no digits' };
   const rowCountry = countryCode(options.country);
   if (options.country && options.country.trim() !== '' && rowCountry === undefined) {
     return { ok: false, reason: `unknown country "${options.country.trim()}"` };
   }
   const primary = read(raw, rowCountry ?? countryCode(options.defaultCountry));
-  if ('e164' in primary && primary.valid) return { ok: true, e164: primary.e164, country: primary.country, flagged: false };
+  // libphonenumber knows a few more spellings of an extension than EXTENSION does.
+  const extension = extensionMatch?.[1] ?? ('e164' in primary ? primary.extension : undefined);
+  const accepted = (n: Omit<Extract<NormalisedNumber, { ok: true }>, 'ok'>): NormalisedNumber =>
+    extension === undefined ? { ok: true, ...n } : { ok: true, ...n, extension };
+  if ('e164' in primary && primary.valid) return accepted({ e164: primary.e164, country: primary.country, flagged: false });
 
   const digits = raw.replace(/[^\d+]/g, '');
   const rescues: [Parameters<typeof read>, 'international' | 'timezone'][] = [];
@@ -127,9 +139,9 @@ export function normaliseNumber(
   if (zoneCountry && zoneCountry !== (rowCountry ?? countryCode(options.defaultCountry))) rescues.push([[raw, zoneCountry], 'timezone']);
   for (const [args, readAs] of rescues) {
     const rescue = read(...args);
-    if ('e164' in rescue && rescue.valid) return { ok: true, e164: rescue.e164, country: rescue.country, flagged: false, readAs };
+    if ('e164' in rescue && rescue.valid) return accepted({ e164: rescue.e164, country: rescue.country, flagged: false, readAs });
   }
-  if ('e164' in primary) return { ok: true, e164: primary.e164, country: primary.country, flagged: true };
+  if ('e164' in primary) return accepted({ e164: primary.e164, country: primary.country, flagged: true });
   const defaulted = rowCountry === undefined && !/^(\+|00)/.test(digits) && countryCode(options.defaultCountry);
   return { ok: false, reason: defaulted ? `${primary.reason} (no country given; read as ${defaulted})` : primary.reason };
 }

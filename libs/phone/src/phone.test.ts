@@ -33,6 +33,21 @@ describe('normaliseNumber', () => {
   });
 });
 
+describe('numbers written with an extension', () => {
+  it('keeps the main number callable and returns the extension, never silently dropped', () => {
+    expect(normaliseNumber('020 7946 0123 ext 9', { defaultCountry: 'GB' })).toEqual({ ok: true, e164: '+442079460123', country: 'GB', flagged: false, extension: '9' });
+    for (const written of ['+1 212 555 0100 x12', '+1 212 555 0100 ext. 12', '+1 212 555 0100 extension 12', '+1 212 555 0100 #12', '+1 212 555 0100;ext=12', '(212) 555-0100x12']) {
+      expect(normaliseNumber(written, { defaultCountry: 'US' }), written).toMatchObject({ ok: true, e164: '+12125550100', extension: '12' });
+    }
+    // A form only libphonenumber knows is reported too.
+    expect(normaliseNumber('+1 212 555 0100 , 12', { defaultCountry: 'US' })).toMatchObject({ ok: true, e164: '+12125550100', extension: '12' });
+    // The extension's digits never join the number in a rescue reading.
+    expect(normaliseNumber('0044 20 7946 0911 ext 7', { defaultCountry: 'US' })).toMatchObject({ ok: true, e164: '+442079460911', readAs: 'international', extension: '7' });
+    expect(normaliseNumber('+1 212 555 0100', { defaultCountry: 'US' })).not.toHaveProperty('extension');
+    expect(normaliseNumber('fax 12', { defaultCountry: 'US' })).toEqual({ ok: false, reason: 'phone number contains letters' });
+  });
+});
+
 describe('rescues for numbers the country column cannot explain', () => {
   it('reads 00 as the international prefix and long bare digits as international', () => {
     expect(normaliseNumber('0044 20 7946 0911', { defaultCountry: 'US' })).toMatchObject({ ok: true, e164: '+442079460911', readAs: 'international' });

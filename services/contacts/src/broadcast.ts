@@ -204,6 +204,7 @@ async function enqueue(
     at: at(),
     name: request.name,
     priority: request.priority,
+    acknowledgement: request.acknowledgement !== undefined,
     ...(counts ? { counts } : {}),
   });
   await publishJson(js, broadcastEventSubject(broadcastId), event('created'), `bevt.${broadcastId}.created`);

@@ -6,15 +6,31 @@ import { detectDelimiter } from './columns.js';
 const NEWLINE = 0x0a;
 const HEAD_LIMIT = 64 * 1024;
 
+/** One CSV record and the line of the file it starts on (1 = the first line, normally the header). */
+export interface CsvRecord {
+  fields: string[];
+  line: number;
+}
+
+/** Line breaks inside a record's (quoted) fields: the record spans that many more lines. */
+function breaksIn(fields: readonly string[]): number {
+  let n = 0;
+  for (const field of fields) if (field.includes('\n') || field.includes('\r')) n += field.match(/\r\n|\r|\n/g)?.length ?? 0;
+  return n;
+}
+
 /**
  * Stream CSV records (arrays of fields; the header is the first) from a request body without
  * buffering it: only the header line is held to detect the delimiter, then csv-parse reads on with
  * back-pressure. Handles a UTF-8 BOM, CRLF and quoted fields; fails with 413 past `maxBytes`.
+ * Blank lines and lines of empty fields (`,,,`) are skipped but counted, so each record carries the
+ * line number a user sees in an editor (a quoted field with line breaks spans several lines; its
+ * record is numbered by its first line).
  */
 export async function* csvRecords(
   body: Readable,
   options: { delimiter?: string | undefined; maxBytes: number },
-): AsyncGenerator<string[]> {
+): AsyncGenerator<CsvRecord> {
   let bytes = 0;
   const limited = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -59,18 +75,22 @@ export async function* csvRecords(
     }
   }
   const source = Readable.from(rest());
+  // Empty lines come through as records (skipped below) so that every line is counted.
   const parser = parse({
     bom: true,
     delimiter,
     relax_column_count: true,
-    skip_empty_lines: true,
-    skip_records_with_empty_values: true,
     trim: true,
   });
   source.on('error', (error) => parser.destroy(error));
   source.pipe(parser);
   try {
-    for await (const record of parser as AsyncIterable<string[]>) yield record;
+    let line = 1;
+    for await (const fields of parser as AsyncIterable<string[]>) {
+      const at = line;
+      line += 1 + breaksIn(fields);
+      if (fields.some((f) => f !== '')) yield { fields, line: at };
+    }
   } catch (error) {
     if (error instanceof HttpError) throw error;
     const code = (error as { code?: string }).code;

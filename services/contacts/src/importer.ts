@@ -67,8 +67,10 @@ export class Importer {
       flagged: 0,
       invalidCount: 0,
       duplicateCount: 0,
+      extensionDroppedCount: 0,
       invalid: [],
       duplicate: [],
+      extensionDropped: [],
       startedAt: options.now().toISOString(),
     };
   }
@@ -78,9 +80,13 @@ export class Importer {
     await this.options.repos.imports.insertOne({ ...this.doc });
   }
 
-  /** Take one data row (numbered from 1); writes happen per batch. */
-  async row(values: (string | undefined)[], columns: ColumnMap): Promise<void> {
-    const row = ++this.doc.rowsRead;
+  /**
+   * Take one data row; writes happen per batch. `line` is where the row starts in the file (header =
+   * line 1), the number reports give; without it (JSON) rows are numbered 1, 2, … in order.
+   */
+  async row(values: (string | undefined)[], columns: ColumnMap, line?: number): Promise<void> {
+    const row = line ?? this.doc.rowsRead + 1;
+    this.doc.rowsRead++;
     const get = (index: number | undefined): string | undefined => {
       if (index === undefined) return undefined;
       const value = values[index]?.trim();
@@ -96,6 +102,8 @@ export class Importer {
       this.invalid(row, result.reason);
       return;
     }
+    // The main number is called; the extension cannot be dialled, and the report says so.
+    if (result.extension !== undefined) this.extensionDropped(row, result.extension);
     const first = get(fields.firstName);
     const last = get(fields.lastName);
     const name = get(fields.name) ?? ([first, last].filter(Boolean).join(' ') || undefined);
@@ -151,6 +159,11 @@ export class Importer {
   private invalid(row: number, reason: string): void {
     this.doc.invalidCount++;
     if (this.doc.invalid.length < REPORT_LIMIT) this.doc.invalid.push({ row, reason });
+  }
+
+  private extensionDropped(row: number, extension: string): void {
+    this.doc.extensionDroppedCount++;
+    if (this.doc.extensionDropped.length < REPORT_LIMIT) this.doc.extensionDropped.push({ row, extension });
   }
 
   private duplicate(row: number, of: number): void {

@@ -59,8 +59,12 @@ export interface ImportData {
   flagged: number;
   invalidCount: number;
   duplicateCount: number;
+  /** Rows whose number had an extension ("ext 9", "x12"): imported with the main number, the extension not dialled. */
+  extensionDroppedCount: number;
+  /** Rows are file lines for CSV (header = line 1; a record spanning lines has its first line), array positions from 1 for JSON. */
   invalid: { row: number; reason: string }[];
   duplicate: { row: number; of: number }[];
+  extensionDropped: { row: number; extension: string }[];
   startedAt: string;
   finishedAt?: string;
   error?: string;

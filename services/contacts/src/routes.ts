@@ -173,7 +173,8 @@ export function createRouter(deps: RouteDeps): Router {
       throw conflict(`number already in list "${list._id}"`, { contactId: existing?._id });
     }
     ctx.status = 201;
-    ctx.body = contactView(contact);
+    // The main number is stored; an extension cannot be dialled, so the reply says it was left out.
+    ctx.body = number.extension === undefined ? contactView(contact) : { ...contactView(contact), extensionDropped: number.extension };
   });
 
   router.get('/lists/:id/contacts', async (ctx) => {
@@ -293,9 +294,9 @@ export function createRouter(deps: RouteDeps): Router {
         }
       } else {
         let columns: ColumnMap | undefined;
-        for await (const record of csvRecords(ctx.req, { delimiter, maxBytes: deps.maxImportBytes })) {
-          if (!columns) columns = mapColumns(record, explicit);
-          else await importer.row(record, columns);
+        for await (const { fields, line } of csvRecords(ctx.req, { delimiter, maxBytes: deps.maxImportBytes })) {
+          if (!columns) columns = mapColumns(fields, explicit);
+          else await importer.row(fields, columns, line);
         }
       }
     } catch (error) {
@@ -349,12 +350,12 @@ export function createRouter(deps: RouteDeps): Router {
     const explicit = explicitMapping(ctx.query);
     const result = { rowsRead: 0, added: 0, existing: 0, invalid: [] as { row: number; reason: string }[] };
     let columns: ColumnMap | undefined;
-    for await (const record of csvRecords(ctx.req, { delimiter: parseDelimiter(query.delimiter), maxBytes: deps.maxImportBytes })) {
+    for await (const { fields: record, line: row } of csvRecords(ctx.req, { delimiter: parseDelimiter(query.delimiter), maxBytes: deps.maxImportBytes })) {
       if (!columns) {
         columns = mapColumns(record, explicit);
         continue;
       }
-      const row = ++result.rowsRead;
+      result.rowsRead++;
       const cell = (i: number | undefined) => (i === undefined ? undefined : record[i]);
       const number = normaliseNumber(cell(columns.fields.phone) ?? '', {
         country: cell(columns.fields.country),

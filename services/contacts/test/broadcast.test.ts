@@ -59,6 +59,11 @@ describe('broadcast.request', () => {
     const events = await readSubject(h, 'EVENTS', `evt.broadcast.${bid}`);
     expect(events.map((e) => e.data.type)).toEqual(['created', 'enqueued']);
     expect(events[1]?.data.counts).toEqual(reply.counts);
+    // The reporter shows no confirmation rate for a broadcast that never asks for one.
+    expect(events.map((e) => e.data.acknowledgement)).toEqual([false, false]);
+    const withAck = await h.request(BROADCAST_REQUEST, { name: 'Confirm', message, audience: { numbers: ['+12125550162'] }, acknowledgement: {} });
+    const ackEvents = await readSubject(h, 'EVENTS', `evt.broadcast.${withAck.broadcastId}`);
+    expect(ackEvents.map((e) => e.data.acknowledgement)).toEqual([true, true]);
   });
 
   it('answers bad requests with a clear error and creates nothing', async () => {
@@ -209,6 +214,7 @@ describe('broadcast.control', () => {
     expect(resume).toMatchObject({ ok: false, error: { code: 'conflict' } });
     const events = await readSubject(h, 'EVENTS', `evt.broadcast.${bid}`);
     expect(events.map((e) => e.data.type)).toEqual(['created', 'enqueued', 'paused', 'resumed', 'cancelled']);
+    expect(events[2]?.data.reason).toBe('checking');
 
     const unknown = await h.request(BROADCAST_CONTROL, { broadcastId: 'b-nope', action: 'pause' });
     expect(unknown).toMatchObject({ ok: false, error: { code: 'not_found', message: 'unknown broadcast "b-nope"' } });

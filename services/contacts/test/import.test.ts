@@ -76,14 +76,52 @@ describe('CSV import', () => {
       imported: 1,
       updated: 0,
       flagged: 0,
+      // Rows are the file's line numbers: the header is line 1.
       invalid: [
-        { row: 1, reason: 'phone number contains letters' },
-        { row: 2, reason: 'empty phone number' },
-        { row: 3, reason: 'impossible number for US (no country given; read as US)' },
-        { row: 5, reason: 'impossible number for +44' },
+        { row: 2, reason: 'phone number contains letters' },
+        { row: 3, reason: 'empty phone number' },
+        { row: 4, reason: 'impossible number for US (no country given; read as US)' },
+        { row: 6, reason: 'impossible number for +44' },
       ],
-      duplicate: [{ row: 6, of: 4 }],
+      duplicate: [{ row: 7, of: 5 }],
     });
+  });
+
+  it('numbers rows by the line a user sees in the file: blank lines, ",,," lines and multi-line quoted fields counted', async () => {
+    const csv = [
+      'name,phone,note', // line 1
+      '', // 2
+      'Ann,+1 212 555 0161,', // 3
+      ',,', // 4
+      'Bob,not a number,"two', // 5
+      'lines"', // 6
+      '  ', // 7
+      'Cat,+1 212 555 0161,', // 8: repeats line 3
+      '"Dee',
+      'Dalton",12,', // 9-10: impossible number, reported at its first line
+      '',
+      'Eve,+1 212 555 0163,last', // 12
+    ].join('\r\n');
+    const { listId, res } = await importInto('lines', csv);
+    expect(report(res.body)).toEqual({
+      rowsRead: 5,
+      imported: 2,
+      updated: 0,
+      flagged: 0,
+      invalid: [
+        { row: 5, reason: 'phone number contains letters' },
+        { row: 9, reason: 'impossible number for US (no country given; read as US)' },
+      ],
+      duplicate: [{ row: 8, of: 3 }],
+    });
+    expect((await contactsOf(listId)).map((c) => c.name)).toEqual(['Ann', 'Eve']);
+  });
+
+  it('imports a number with an extension on its main number and reports the extension it cannot dial', async () => {
+    const csv = 'name,phone,country\nOffice,020 7946 0123 ext 9,GB\nDesk,+1 212 555 0100 x12,\nPlain,+1 212 555 0164,\n';
+    const { listId, res } = await importInto('extensions', csv);
+    expect(res.body).toMatchObject({ imported: 3, invalidCount: 0, extensionDroppedCount: 2, extensionDropped: [{ row: 2, extension: '9' }, { row: 3, extension: '12' }] });
+    expect((await contactsOf(listId)).map((c) => c.number)).toEqual(['+12125550100', '+12125550164', '+442079460123']);
   });
 
   it('rescues numbers the default country cannot explain: 00 prefix, bare international, the row time zone', async () => {
@@ -94,7 +132,7 @@ describe('CSV import', () => {
       imported: 3,
       updated: 0,
       flagged: 0,
-      invalid: [{ row: 4, reason: 'impossible number for RU (no country given; read as US)' }],
+      invalid: [{ row: 5, reason: 'impossible number for RU (no country given; read as US)' }],
       duplicate: [],
     });
     expect((await contactsOf(listId)).map((c) => c.number)).toEqual(['+441514960175', '+441514960501', '+442079460911']);
@@ -109,9 +147,9 @@ describe('CSV import', () => {
       flagged: 0,
       invalid: [],
       duplicate: [
-        { row: 2, of: 1 },
-        { row: 3, of: 1 },
-        { row: 4, of: 1 },
+        { row: 3, of: 2 },
+        { row: 4, of: 2 },
+        { row: 5, of: 2 },
       ],
     });
     expect((await contactsOf(listId)).map((c) => c.number)).toEqual(['+442079460123']);

@@ -74,14 +74,24 @@ describe('REST API', () => {
     expect((await h.http('GET', path)).status).toBe(404);
   });
 
+  it('adds a number written with an extension on its main number and says the extension was left out', async () => {
+    const list = (await h.http('POST', '/v1/lists', { name: 'Desks' })).body.id;
+    const desk = await h.http('POST', `/v1/lists/${list}/contacts`, { number: '(212) 555-0196 ext 4', name: 'Front desk' });
+    expect(desk.status).toBe(201);
+    expect(desk.body).toMatchObject({ number: '+12125550196', extensionDropped: '4' });
+    const plain = await h.http('POST', `/v1/lists/${list}/contacts`, { number: '(212) 555-0197' });
+    expect(plain.body).not.toHaveProperty('extensionDropped');
+  });
+
   it('keeps a do-not-call list: add, list, import and delete suppressions', async () => {
     const one = await h.http('POST', '/v1/suppressions', { number: '(212) 555-0194', reason: 'asked' });
     expect(one).toMatchObject({ status: 201, body: { added: 1, existing: 0, invalid: [] } });
     expect((await h.http('POST', '/v1/suppressions', { number: '+12125550194' })).body).toEqual({ added: 0, existing: 1, invalid: [] });
     expect((await h.http('POST', '/v1/suppressions', { number: 'abc def' })).status).toBe(400);
 
-    const imported = await h.http('POST', '/v1/suppressions/import?defaultCountry=GB', 'phone\n020 7946 0195\n+12125550194\njunk\n', { 'content-type': 'text/csv' });
-    expect(imported.body).toEqual({ rowsRead: 3, added: 1, existing: 1, invalid: [{ row: 3, reason: 'phone number contains letters' }] });
+    // Rows are the file's lines (header = line 1), blank lines counted.
+    const imported = await h.http('POST', '/v1/suppressions/import?defaultCountry=GB', 'phone\n020 7946 0195\n\n+12125550194\njunk\n', { 'content-type': 'text/csv' });
+    expect(imported.body).toEqual({ rowsRead: 3, added: 1, existing: 1, invalid: [{ row: 5, reason: 'phone number contains letters' }] });
 
     const listed = await h.http('GET', '/v1/suppressions');
     expect(listed.body.suppressions.map((s: { number: string; source: string }) => [s.number, s.source])).toEqual([

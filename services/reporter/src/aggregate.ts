@@ -83,6 +83,12 @@ const PHASE = { calling: 1, finishing: 2, waiting: 3 } as const;
 const ENDING_STATUSES = new Set(['completed', 'rejected', 'failed', 'busy', 'timeout', 'unanswered', 'cancelled', 'error']);
 const ANSWER_STATUSES = new Set(['answered', 'human', 'machine']);
 
+/** Epoch ms as an ISO time; undefined when out of the Date range (a schema-valid but absurd value). */
+function isoOfMs(ms: number): string | undefined {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
 /** ISO times with offsets do not sort as strings: store every time in UTC `Z` form. */
 function normalizeTimes(event: StreamEvent): StreamEvent {
   const utc = (t: string): string => (t.endsWith('Z') && t.length === 24 ? t : new Date(t).toISOString());
@@ -95,8 +101,8 @@ class BatchPlan {
   readonly broadcasts = new UpsertSet();
   readonly contacts = new UpsertSet();
   readonly attempts = new UpsertSet();
-  /** Highest pending progress per contact (`attempt*10 + phase`) and the state it means. */
-  readonly progress = new Map<string, { p: number; state: string }>();
+  /** Highest pending progress per contact (`attempt*10 + phase`), the state it means and, when waiting, the retry's due time. */
+  readonly progress = new Map<string, { p: number; state: string; retryAt?: string }>();
   /** Outcome of the highest attempt per contact. */
   readonly lastOutcome = new Map<string, { attempt: number; outcome: string }>();
   /** First final state per contact in this batch (stream order). */
@@ -114,9 +120,9 @@ class BatchPlan {
     this.attempts.touch(id, { broadcastId: bid, contactId: cid, attempt: n });
     return id;
   }
-  private advance(id: string, p: number, state: string): void {
+  private advance(id: string, p: number, state: string, retryAt?: string): void {
     const cur = this.progress.get(id);
-    if (!cur || p > cur.p) this.progress.set(id, { p, state });
+    if (!cur || p > cur.p) this.progress.set(id, retryAt === undefined ? { p, state } : { p, state, retryAt });
   }
 
   add(input: ReportInput): void {
@@ -145,7 +151,7 @@ class BatchPlan {
 
   private broadcast(e: BroadcastEvent): void {
     const id = e.broadcastId;
-    this.broadcasts.min(id, 'firstSeenAt', e.at).set(id, { name: e.name, priority: e.priority });
+    this.broadcasts.min(id, 'firstSeenAt', e.at).set(id, { name: e.name, priority: e.priority, acknowledgement: e.acknowledgement });
     if (e.type === 'created') this.broadcasts.min(id, 'createdAt', e.at);
     else if (e.type === 'enqueued') {
       if (e.counts) {
@@ -155,6 +161,8 @@ class BatchPlan {
       this.broadcasts.min(id, 'enqueuedAt', e.at);
     } else {
       this.broadcasts.add(id, 'lifecycle', `${e.at}|${e.type}`);
+      // Every reason is kept with its event (a pause's reason matters only while that pause lasts).
+      if (e.reason) this.broadcasts.add(id, 'lifecycleReasons', `${e.at}|${e.type}|${e.reason}`);
       if (e.reason && (e.type === 'cancelled' || e.type === 'halted')) this.broadcasts.set(id, { reason: e.reason });
     }
   }
@@ -179,7 +187,7 @@ class BatchPlan {
         if (!cur || e.attempt > cur.attempt) this.lastOutcome.set(cid, { attempt: e.attempt, outcome });
       }
       this.attempts.add(aid, 'reasons', e.reason);
-      if (e.retryAt !== undefined) this.advance(cid, e.attempt * 10 + PHASE.waiting, 'waiting_retry');
+      if (e.retryAt !== undefined) this.advance(cid, e.attempt * 10 + PHASE.waiting, 'waiting_retry', isoOfMs(e.retryAt));
       else this.advance(cid, e.attempt * 10 + PHASE.finishing, 'calling');
     }
   }
@@ -228,8 +236,10 @@ class BatchPlan {
 
   contactOperations(batchId: string): BulkOperation[] {
     const ops = this.contacts.operations();
-    for (const [id, { p, state }] of this.progress) {
-      ops.push({ updateOne: { filter: { _id: id, final: false, progress: { $lt: p } }, update: { $set: { state, progress: p } } } });
+    for (const [id, { p, state, retryAt }] of this.progress) {
+      // `retryAt` is written with the state it belongs to, so it is only read while the contact is `waiting_retry`.
+      const set: Doc = retryAt === undefined ? { state, progress: p } : { state, progress: p, retryAt };
+      ops.push({ updateOne: { filter: { _id: id, final: false, progress: { $lt: p } }, update: { $set: set } } });
     }
     for (const [id, { attempt, outcome }] of this.lastOutcome) {
       ops.push({

@@ -1,3 +1,28 @@
+/**
+ * An ISO time in local date and time with the zone's name, e.g. `2026-12-03 15:24:25 GMT+1`; the API's
+ * times are UTC and a bare `15:24` would not say so. The page embeds this very function (browser zone);
+ * `timeZone` is for tests.
+ */
+export function localTime(iso: string | null | undefined, timeZone?: string): string {
+  if (!iso) return '';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return String(iso);
+  const format = new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+    timeZoneName: 'short',
+  });
+  const part: Record<string, string> = {};
+  for (const p of format.formatToParts(date)) part[p.type] = p.value;
+  return `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute}:${part.second} ${part.timeZoneName}`;
+}
+
 /** The dashboard: one static page (vanilla JS, no build step) that reads the REST API and the SSE stream. */
 export const dashboardHtml = /* html */ `<!doctype html>
 <html lang="en">
@@ -23,7 +48,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
   .actions { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
   svg { width: 100%; height: 160px; background: #fbfbfc; border-radius: 4px; }
   button:disabled { opacity: .45; cursor: default; }
-  .who small { display: block; color: #6c757d; }
+  .who small, td small { display: block; color: #6c757d; }
   td.num, th.num { text-align: right; }
 </style>
 </head>
@@ -35,7 +60,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
 <div id="message" class="err"></div>
 <div id="list" class="card" hidden>
   <h2>Broadcasts</h2>
-  <table><thead><tr><th>Name</th><th>Status</th><th>Progress</th><th>Created</th></tr></thead><tbody id="list-body"></tbody></table>
+  <table><thead><tr><th>Name</th><th>Status</th><th>Progress</th><th>Created (local time)</th></tr></thead><tbody id="list-body"></tbody></table>
 </div>
 <div id="detail" hidden>
   <div class="card">
@@ -47,7 +72,9 @@ export const dashboardHtml = /* html */ `<!doctype html>
       <div>Answer rate<b id="b-answer">–</b></div>
       <div>Confirmed<b id="b-confirm">–</b></div>
       <div>ETA<b id="b-eta">–</b></div>
+      <div>Started<b id="b-started" data-testid="started">–</b></div>
     </div>
+    <p id="b-note" class="muted" data-testid="note"></p>
     <p class="bar" id="bar" data-testid="bar"></p>
     <div class="legend" id="legend" data-testid="counts"></div>
     <div class="actions">
@@ -69,6 +96,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
   const label = (state) => String(state).replaceAll('_', ' ');
   const TERMINAL = new Set(['completed', 'cancelled', 'halted']);
   function duration(sec) { if (sec < 60) return sec + ' s'; const m = Math.floor(sec / 60); return m < 60 ? m + ' min ' + (sec % 60) + ' s' : Math.floor(m / 60) + ' h ' + (m % 60) + ' min'; }
+  const localTime = ${localTime.toString()};
   const params = () => new URLSearchParams(location.hash.slice(1));
   let token = params().get('token') || localStorage.getItem('clarion.token') || '';
   if (params().get('token')) { localStorage.setItem('clarion.token', token); const p = params(); p.delete('token'); history.replaceState(null, '', '#' + p); }
@@ -90,7 +118,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
     show('list');
     try {
       const page = await api('/v1/broadcasts?limit=50');
-      $('list-body').innerHTML = page.items.map((b) => '<tr><td><a href="#b=' + encodeURIComponent(b.id) + '">' + esc(b.name || b.id) + '</a></td><td>' + esc(b.status) + '</td><td><div class="bar" style="height:10px">' + bar(b.counts, b.audience ?? b.final + b.pending) + '</div>' + b.final + ' / ' + (b.audience ?? '?') + '</td><td>' + esc((b.timings.createdAt || '').replace('T', ' ').slice(0, 19)) + '</td></tr>').join('') || '<tr><td colspan="4" class="muted">No broadcasts yet</td></tr>';
+      $('list-body').innerHTML = page.items.map((b) => '<tr><td><a href="#b=' + encodeURIComponent(b.id) + '">' + esc(b.name || b.id) + '</a></td><td>' + esc(b.status) + '</td><td><div class="bar" style="height:10px">' + bar(b.counts, b.audience ?? b.final + b.pending) + '</div>' + b.final + ' / ' + (b.audience ?? '?') + '</td><td>' + esc(localTime(b.timings.createdAt)) + '</td></tr>').join('') || '<tr><td colspan="4" class="muted">No broadcasts yet</td></tr>';
     } catch (e) { $('message').textContent = e.message; }
   }
   function pct(x) { return x == null ? '–' : Math.round(x * 100) + '%'; }
@@ -101,8 +129,15 @@ export const dashboardHtml = /* html */ `<!doctype html>
     $('b-audience').textContent = s.audience ?? '?';
     $('b-cpm').textContent = s.rates.callsPerMinute == null ? '–' : Math.round(s.rates.callsPerMinute);
     $('b-answer').textContent = pct(s.rates.answerRate);
-    $('b-confirm').textContent = pct(s.rates.confirmationRate);
+    // A broadcast that asks nobody to confirm has no confirmation rate (not 0 %).
+    $('b-confirm').textContent = s.acknowledgement === false ? 'n/a' : pct(s.rates.confirmationRate);
     $('b-eta').textContent = s.done ? 'done' : s.etaSeconds == null ? '–' : duration(s.etaSeconds);
+    $('b-eta').title = s.eta && !s.done ? localTime(s.eta) : '';
+    $('b-started').textContent = localTime(s.timings.firstCallAt) || '–';
+    const notes = [];
+    if (s.reason) notes.push(s.status + ': ' + s.reason);
+    if (s.retries && s.retries.waiting > 0) notes.push('waiting for ' + s.retries.waiting + (s.retries.waiting === 1 ? ' retry' : ' retries') + (s.retries.nextAt ? ', next at ' + localTime(s.retries.nextAt) : ''));
+    $('b-note').textContent = notes.join(' · ');
     // Controls only where they can act: nothing after the end, pause or resume depending on the state.
     for (const b of document.querySelectorAll('[data-action]')) {
       b.disabled = TERMINAL.has(s.status) || (b.dataset.action === 'pause' && s.status === 'paused') || (b.dataset.action === 'resume' && s.status !== 'paused');
@@ -137,7 +172,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
   async function loadPending(id) {
     try {
       const page = await api('/v1/broadcasts/' + encodeURIComponent(id) + '/contacts?notState=acknowledged&limit=50');
-      $('pending-body').innerHTML = page.items.map((c) => '<tr><td class="who">' + (c.name ? esc(c.name) + '<small>' + esc(c.number) + '</small>' : esc(c.number || c.id)) + '</td><td>' + esc(label(c.state)) + '</td><td class="num">' + c.attempts + '</td></tr>').join('') || '<tr><td colspan="3" class="muted">Everyone confirmed</td></tr>';
+      $('pending-body').innerHTML = page.items.map((c) => '<tr><td class="who">' + (c.name ? esc(c.name) + '<small>' + esc(c.number) + '</small>' : esc(c.number || c.id)) + '</td><td>' + esc(label(c.state)) + (c.retryAt ? '<small>due ' + esc(localTime(c.retryAt)) + '</small>' : '') + '</td><td class="num">' + c.attempts + '</td></tr>').join('') || '<tr><td colspan="3" class="muted">Everyone confirmed</td></tr>';
     } catch (e) { $('message').textContent = e.message; }
   }
   function showBroadcast(id) {

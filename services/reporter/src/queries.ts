@@ -12,6 +12,7 @@ import {
   type BroadcastSummary,
   type ContactDoc,
   type ContactView,
+  type RetryWindow,
 } from './records.js';
 
 /** Calls and outcomes over time. */
@@ -97,22 +98,27 @@ export class Reports {
   /**
    * Number of contacts per state of one broadcast: final states from the broadcast's counters (kept
    * exactly once per contact), in-flight ones (`calling`, `waiting_retry`, bounded by concurrency) from
-   * the `broadcast_state` index; `summarize` counts the rest of the audience as `queued`.
+   * the `broadcast_state` index; `summarize` counts the rest of the audience as `queued`. Also when
+   * the retries of the waiting contacts are due (the same pass).
    */
-  async stateCounts(doc: BroadcastDoc): Promise<Record<string, number>> {
+  async stateCounts(doc: BroadcastDoc): Promise<{ counts: Record<string, number>; retries: RetryWindow }> {
     const rows = await this.contactsCol
-      .aggregate<{ _id: string; n: number }>([
+      .aggregate<{ _id: string; n: number; nextAt?: string | null; lastAt?: string | null }>([
         { $match: { broadcastId: doc._id, state: { $in: ['calling', 'waiting_retry'] } } },
-        { $group: { _id: '$state', n: { $sum: 1 } } },
+        { $group: { _id: '$state', n: { $sum: 1 }, nextAt: { $min: '$retryAt' }, lastAt: { $max: '$retryAt' } } },
       ])
       .toArray();
     const counts: Record<string, number> = { ...(doc.finalCounts ?? {}) };
-    for (const r of rows) counts[r._id] = r.n;
+    const retries: RetryWindow = { nextAt: null, lastAt: null };
+    for (const r of rows) {
+      counts[r._id] = r.n;
+      if (r._id === 'waiting_retry') Object.assign(retries, { nextAt: r.nextAt ?? null, lastAt: r.lastAt ?? null });
+    }
     if (doc.audience === undefined) {
       // Without the enqueued counts the audience is unknown: count the queued contacts seen so far.
       counts.queued = await this.contactsCol.countDocuments({ broadcastId: doc._id, state: 'queued' });
     }
-    return counts;
+    return { counts, retries };
   }
 
   /** Recompute the per-state counts by scanning every contact (exact, slow on huge broadcasts): for checks. */
@@ -158,11 +164,11 @@ export class Reports {
   }
 
   private async summaryOf(doc: BroadcastDoc): Promise<BroadcastSummary> {
-    const [counts, attempts] = await Promise.all([
+    const [{ counts, retries }, attempts] = await Promise.all([
       this.stateCounts(doc),
       this.attemptsCol.countDocuments({ broadcastId: doc._id }),
     ]);
-    return summarize(doc, counts, attempts, this.clock());
+    return summarize(doc, counts, attempts, this.clock(), retries);
   }
 
   /** Recompute and store the status snapshot used for listing; returns the fresh summary. */

@@ -37,6 +37,24 @@ describe('summarize', () => {
   });
 });
 
+describe('summarize with retries waiting and without acknowledgement', () => {
+  it('puts the ETA no earlier than the last scheduled retry', () => {
+    const doc = { ...base, firstCallAt: '2026-03-02T10:00:00.000Z', lastCallAt: '2026-03-02T10:05:00.000Z' };
+    const window = { nextAt: '2026-03-02T10:12:00.000Z', lastAt: '2026-03-02T10:15:00.000Z' };
+    const s = summarize(doc, { answered: 8, waiting_retry: 2 }, 100, now, window);
+    expect(s.retries).toEqual({ waiting: 2, ...window });
+    expect(s.etaSeconds).toBe(300);
+    expect(s.eta).toBe('2026-03-02T10:15:00.000Z');
+    // No contact waiting: the window is ignored.
+    expect(summarize(doc, { answered: 8, calling: 2 }, 100, now, window).retries).toEqual({ waiting: 0, nextAt: null, lastAt: null });
+  });
+
+  it('has no confirmation rate when nobody is asked to confirm', () => {
+    expect(summarize({ ...base, acknowledgement: false }, { answered: 10 }, 10, now).rates.confirmationRate).toBeNull();
+    expect(summarize({ ...base, acknowledgement: true }, { answered: 10 }, 10, now).rates.confirmationRate).toBe(0);
+  });
+});
+
 describe('viewAttempt', () => {
   it('classifies from the set of signals and keeps unknown statuses raw', () => {
     const v = viewAttempt({

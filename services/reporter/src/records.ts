@@ -27,7 +27,11 @@ export interface BroadcastDoc {
   enqueuedAt?: string;
   /** Lifecycle events as `<at>|<type>` strings: a set, so order and repetition do not matter. */
   lifecycle?: StoredSet;
+  /** The reasons given with lifecycle events, as `<at>|<type>|<reason>` strings (a set too). */
+  lifecycleReasons?: StoredSet;
   reason?: string;
+  /** Whether people are asked to press a key to confirm; absent when the events did not say. */
+  acknowledgement?: boolean;
   firstCallAt?: string;
   lastCallAt?: string;
   lastFinalAt?: string;
@@ -56,6 +60,8 @@ export interface ContactDoc {
   attempts?: number;
   lastOutcome?: string;
   reason?: string;
+  /** When the next attempt is due (ISO); meaningful only while `state` is `waiting_retry`. */
+  retryAt?: string;
   finalAt?: string;
   updatedAt?: string;
   /** The batch whose write made the contact final; `uncounted` until the counters include it. */
@@ -169,6 +175,7 @@ export function viewContact(doc: ContactDoc) {
     attempts: doc.attempts ?? 0,
     lastOutcome: doc.lastOutcome ?? null,
     reason: doc.reason ?? null,
+    retryAt: doc.state === 'waiting_retry' ? (doc.retryAt ?? null) : null,
     updatedAt: doc.updatedAt ?? null,
   };
 }
@@ -180,7 +187,12 @@ export interface BroadcastSummary {
   name: string | null;
   priority: string | null;
   status: BroadcastStatus;
+  /** Why it was cancelled or halted, or, while paused, why it was paused. */
   reason: string | null;
+  /** Pauses, resumes, cancels, halts and expiries, oldest first, each with its reason. */
+  lifecycle: { at: string; type: string; reason: string | null }[];
+  /** Whether people are asked to confirm with a key (null: not known); without it there is no confirmation rate. */
+  acknowledgement: boolean | null;
   audience: number | null;
   counts: Record<string, number>;
   pending: number;
@@ -189,8 +201,17 @@ export interface BroadcastSummary {
   attempts: number;
   timings: { createdAt: string | null; firstCallAt: string | null; lastCallAt: string | null; completedAt: string | null };
   rates: { callsPerMinute: number | null; answerRate: number | null; confirmationRate: number | null };
+  /** Contacts waiting out a retry delay, and when the first and the last of those retries are due. */
+  retries: RetryWindow & { waiting: number };
+  /** When every contact should be final: from the call rate, and never before the last scheduled retry is due. */
   eta: string | null;
   etaSeconds: number | null;
+}
+
+/** Due times (ISO) of the retries scheduled for contacts now waiting. */
+export interface RetryWindow {
+  nextAt: string | null;
+  lastAt: string | null;
 }
 
 /** Final states that mean the contact was actually called (the denominator of the answer rate). */
@@ -199,7 +220,7 @@ const CALLED_STATES = new Set(['acknowledged', 'answered', 'voicemail', 'busy', 
 const round = (n: number, digits = 4): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
 /** Latest pause/resume decides paused vs running; cancelled/halted are terminal. Equal times: pause wins. */
-function lifecycleStatus(lifecycle: string[]): { cancelled: boolean; halted: boolean; paused: boolean } {
+function lifecycleStatus(lifecycle: string[]): { cancelled: boolean; halted: boolean; paused: boolean; pausedAt: string | undefined } {
   let cancelled = false;
   let halted = false;
   let latest: { at: string; type: string } | undefined;
@@ -213,14 +234,38 @@ function lifecycleStatus(lifecycle: string[]): { cancelled: boolean; halted: boo
       if (!latest || at > latest.at || (at === latest.at && type === 'paused')) latest = { at, type };
     }
   }
-  return { cancelled, halted, paused: latest?.type === 'paused' };
+  const paused = latest?.type === 'paused';
+  return { cancelled, halted, paused, pausedAt: paused ? latest?.at : undefined };
+}
+
+/** The lifecycle events with their reasons, oldest first. */
+function lifecycleEntries(doc: BroadcastDoc): BroadcastSummary['lifecycle'] {
+  const reasons = new Map<string, string>();
+  for (const entry of members(doc.lifecycleReasons)) {
+    // `<at>|<type>|<reason>`: times and types hold no `|`, a reason may.
+    const first = entry.indexOf('|');
+    const second = entry.indexOf('|', first + 1);
+    if (first > 0 && second > first) reasons.set(entry.slice(0, second), entry.slice(second + 1));
+  }
+  return members(doc.lifecycle)
+    .map((entry) => {
+      const cut = entry.lastIndexOf('|');
+      return { at: entry.slice(0, cut), type: entry.slice(cut + 1), reason: reasons.get(entry) ?? null };
+    })
+    .sort((a, b) => (a.at === b.at ? a.type.localeCompare(b.type) : a.at < b.at ? -1 : 1));
 }
 
 /**
  * Build the summary from the broadcast record and the number of contacts per state.
  * Contacts not seen yet count as `queued`, so counts always add up to the audience once it is known.
  */
-export function summarize(doc: BroadcastDoc, stateCounts: Record<string, number>, attempts: number, now: Date): BroadcastSummary {
+export function summarize(
+  doc: BroadcastDoc,
+  stateCounts: Record<string, number>,
+  attempts: number,
+  now: Date,
+  retryWindow: RetryWindow = { nextAt: null, lastAt: null },
+): BroadcastSummary {
   const counts: Record<string, number> = {};
   let known = 0;
   let final = 0;
@@ -262,15 +307,26 @@ export function summarize(doc: BroadcastDoc, stateCounts: Record<string, number>
     if (REACHED_OUTCOMES.has(state as AttemptOutcome)) reached += n;
   }
   const acknowledged = counts.acknowledged ?? 0;
+  const waiting = counts.waiting_retry ?? 0;
+  const retries = waiting > 0 ? { waiting, ...retryWindow } : { waiting, nextAt: null, lastAt: null };
   let etaSeconds: number | null = null;
   if (done) etaSeconds = 0;
-  else if (callsPerMinute && callsPerMinute > 0 && status === 'running') etaSeconds = Math.ceil((pending / callsPerMinute) * 60);
+  else if (status === 'running') {
+    const byRate = callsPerMinute && callsPerMinute > 0 ? Math.ceil((pending / callsPerMinute) * 60) : null;
+    // A contact waiting out a retry delay cannot be final before its retry is due, whatever the call rate says.
+    const byRetry = retries.lastAt ? Math.max(0, Math.ceil((Date.parse(retries.lastAt) - now.getTime()) / 1000)) : null;
+    if (byRate !== null || byRetry !== null) etaSeconds = Math.max(byRate ?? 0, byRetry ?? 0);
+  }
+  const lifecycle = lifecycleEntries(doc);
+  const pauseReason = life.pausedAt === undefined ? undefined : lifecycle.find((e) => e.at === life.pausedAt && e.type === 'paused')?.reason;
   return {
     id: doc._id,
     name: doc.name ?? null,
     priority: doc.priority ?? null,
     status,
-    reason: doc.reason ?? null,
+    reason: doc.reason ?? (status === 'paused' ? (pauseReason ?? null) : null),
+    lifecycle,
+    acknowledgement: doc.acknowledgement ?? null,
     audience,
     counts,
     pending,
@@ -286,8 +342,10 @@ export function summarize(doc: BroadcastDoc, stateCounts: Record<string, number>
     rates: {
       callsPerMinute,
       answerRate: called > 0 ? round(reached / called) : null,
-      confirmationRate: reached > 0 ? round(acknowledged / reached) : null,
+      // Nobody can confirm when the broadcast did not ask: no rate rather than 0 %.
+      confirmationRate: doc.acknowledgement !== false && reached > 0 ? round(acknowledged / reached) : null,
     },
+    retries,
     eta: etaSeconds === null ? null : done ? completedAt : new Date(now.getTime() + etaSeconds * 1000).toISOString(),
     etaSeconds,
   };

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@clarion/testkit';
+import { localTime } from '../src/dashboard.js';
 import type { BroadcastSummary } from '../src/records.js';
 import { recordedBroadcast, shuffle, startHarness, TOKEN, type Harness } from './helpers.js';
 
@@ -36,7 +37,8 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
     for (const e of enqueued) await h.publish(e);
     await waitFor(async () => (await h.get(`/v1/broadcasts/${bid}`)).status === 200);
 
-    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    // A zone other than UTC, so a UTC time shown unconverted (or without its zone) is caught.
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, timezoneId: 'America/New_York' });
     await page.goto(`${h.base}/#token=${TOKEN}&b=${bid}`);
     await page.getByTestId('audience').filter({ hasText: '7' }).waitFor();
     const before = Number(await page.getByTestId('final').textContent());
@@ -58,6 +60,9 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
       `Object.fromEntries([...document.querySelectorAll('[data-testid=counts] [data-state]')].map((s) => [s.dataset.state, Number(s.querySelector('.n').textContent)]))`,
     );
     expect(shown).toEqual(api.counts);
+    // Times are the browser's local time with the zone named.
+    expect(await page.getByTestId('started').textContent()).toBe(localTime(api.timings.firstCallAt, 'America/New_York'));
+    expect(localTime(api.timings.firstCallAt, 'America/New_York')).toBe('2026-03-02 05:00:02 GMT-5');
     // The "not confirmed" table lists everyone but the one who pressed 1.
     await page.locator('#pending-body tr').nth(5).waitFor();
     expect(await page.locator('#pending-body tr').count()).toBe(6);
@@ -70,7 +75,9 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
 
     // The list view shows the broadcast too.
     await page.goto(`${h.base}/#`);
-    await page.locator('#list-body a', { hasText: `Flood warning ${bid}` }).waitFor();
+    const row = page.locator('#list-body tr', { hasText: `Flood warning ${bid}` });
+    await row.waitFor();
+    expect(await row.locator('td').nth(3).textContent()).toBe('2026-03-02 05:00:00 GMT-5');
     await page.close();
   });
 

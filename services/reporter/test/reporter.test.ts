@@ -137,6 +137,80 @@ describe.each(STORES)('on the $name store', (store) => {
       ]);
     });
 
+    it('while retries wait: counts them, gives their due times, and puts the ETA no earlier than the last one', async () => {
+      const bid = 'rec-retry-eta';
+      const now = Date.now();
+      const t = (s: number) => new Date(now + s * 1000).toISOString();
+      const next = now + 5 * 60_000;
+      const last = now + 10 * 60_000;
+      await h.publish({ kind: 'broadcast', broadcastId: bid, type: 'created', at: t(-60), name: 'Retry ETA', acknowledgement: false });
+      await h.publish({ kind: 'broadcast', broadcastId: bid, type: 'enqueued', at: t(-59), counts: { accepted: 3, invalid: 0, duplicate: 0, suppressed: 0 } });
+      for (const [cid, outcome, retryAt] of [['r2', 'no_answer', next], ['r3', 'busy', last]] as const) {
+        const number = cid === 'r2' ? '+12025550122' : '+12025550123';
+        await h.publish({ kind: 'attempt', broadcastId: bid, contactId: cid, attempt: 1, number, phase: 'placed', at: t(-50) });
+        await h.publish({ kind: 'attempt', broadcastId: bid, contactId: cid, attempt: 1, number, phase: 'outcome', outcome, retryAt, at: t(-20) });
+      }
+      await h.publish({ kind: 'attempt', broadcastId: bid, contactId: 'r1', attempt: 1, number: '+12025550121', phase: 'placed', at: t(-50) });
+      await h.publish({ kind: 'contact', broadcastId: bid, contactId: 'r1', number: '+12025550121', state: 'answered', attempts: 1, at: t(-30) });
+      const s = await waitFor(async () => {
+        const x = await summaryOf(bid);
+        return x.counts?.waiting_retry === 2 && x.final === 1 ? x : undefined;
+      }, { message: 'two contacts waiting for their retry' });
+      expect(s).toMatchObject({ status: 'running', pending: 2, retries: { waiting: 2, nextAt: new Date(next).toISOString(), lastAt: new Date(last).toISOString() } });
+      // The call rate alone says "a few seconds"; nobody can be final before the last retry is due.
+      expect(s.eta).not.toBeNull();
+      expect(Date.parse(s.eta!)).toBeGreaterThanOrEqual(last);
+      // Nobody was asked to press a key: no confirmation rate, not 0 %.
+      expect(s.acknowledgement).toBe(false);
+      expect(s.rates).toMatchObject({ answerRate: 1, confirmationRate: null });
+      const waiting = (await h.get<{ items: { id: string; retryAt: string | null }[] }>(`/v1/broadcasts/${bid}/contacts?state=waiting_retry`)).body.items;
+      expect(waiting.map((c) => [c.id, c.retryAt])).toEqual([
+        ['r2', new Date(next).toISOString()],
+        ['r3', new Date(last).toISOString()],
+      ]);
+
+      // Once the later retry is placed, only the earlier one is still waiting.
+      await h.publish({ kind: 'attempt', broadcastId: bid, contactId: 'r3', attempt: 2, number: '+12025550123', phase: 'placed', at: t(0) });
+      const after = await waitFor(async () => {
+        const x = await summaryOf(bid);
+        return x.counts?.waiting_retry === 1 ? x : undefined;
+      }, { message: 'one contact still waiting' });
+      expect(after.retries).toEqual({ waiting: 1, nextAt: new Date(next).toISOString(), lastAt: new Date(next).toISOString() });
+    });
+
+    it('keeps the reason of each pause, shows it while paused, and lists every lifecycle event with its reason', async () => {
+      const bid = 'rec-pause-reason';
+      const t = (s: number) => new Date(Date.parse('2026-03-02T15:00:00.000Z') + s * 1000).toISOString();
+      await h.publish({ kind: 'broadcast', broadcastId: bid, type: 'enqueued', at: t(0), name: 'Pause reason', acknowledgement: true, counts: { accepted: 2, invalid: 0, duplicate: 0, suppressed: 0 } });
+      await h.publish({ kind: 'broadcast', broadcastId: bid, type: 'paused', at: t(10), reason: 'road | closed, checking the list' });
+      const paused = await waitFor(async () => {
+        const x = await summaryOf(bid);
+        return x.status === 'paused' ? x : undefined;
+      }, { message: 'paused' });
+      expect(paused.reason).toBe('road | closed, checking the list');
+      expect(paused.lifecycle).toEqual([{ at: t(10), type: 'paused', reason: 'road | closed, checking the list' }]);
+      expect(paused.acknowledgement).toBe(true);
+
+      await h.publish({ kind: 'broadcast', broadcastId: bid, type: 'resumed', at: t(20) });
+      const resumed = await waitFor(async () => {
+        const x = await summaryOf(bid);
+        return x.status === 'running' ? x : undefined;
+      }, { message: 'resumed' });
+      expect(resumed.reason).toBeNull();
+
+      await h.publish({ kind: 'broadcast', broadcastId: bid, type: 'paused', at: t(30), reason: 'second look' });
+      const again = await waitFor(async () => {
+        const x = await summaryOf(bid);
+        return x.status === 'paused' ? x : undefined;
+      }, { message: 'paused again' });
+      expect(again.reason).toBe('second look');
+      expect(again.lifecycle).toEqual([
+        { at: t(10), type: 'paused', reason: 'road | closed, checking the list' },
+        { at: t(20), type: 'resumed', reason: null },
+        { at: t(30), type: 'paused', reason: 'second look' },
+      ]);
+    });
+
     it('keeps the first final state and logs a later different one', async () => {
       const bid = 'rec-conflict';
       const at = '2026-03-02T12:00:00.000Z';

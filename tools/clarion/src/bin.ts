@@ -55,10 +55,11 @@ Every command but start/demo takes:
 
 Exit codes:
   0  success
-  1  ran but did not succeed (request refused, broadcast halted or not done in --timeout, invalid rows)
+  1  ran but did not succeed (request refused, broadcast halted or not done in --timeout,
+     an import that left out invalid rows: the rest is imported and the report lists them)
   2  bad usage or an invalid request (the message names each bad field)
   3  Clarion cannot be reached, the API token is refused, or a prerequisite (nats-server) is missing
-  4  not found (list, broadcast)
+  4  not found (a broadcast, the list given to import, a list named by send --list)
 `;
 
 type Handler = (args: string[], io: Io) => Promise<ExitCode>;

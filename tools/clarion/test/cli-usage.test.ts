@@ -154,7 +154,8 @@ describe('clarion demo on a small file, stderr not a terminal', () => {
     expect(run.stderr).toMatch(/Broadcast b-\S+: 4 contacts to call \(0 more invalid, 0 more duplicates, 0 suppressed\)/);
     expect(run.stderr).toMatch(/4\/4 final/);
     expect(run.stdout).toMatch(/flagged\s+1/);
-    expect(run.stdout).toMatch(/row 3: phone number contains letters/);
+    // "row 4" is line 4 of the file (the header is line 1).
+    expect(run.stdout).toMatch(/row 4: phone number contains letters/);
     expect(run.stdout).toContain('OK: every accepted contact reached a final state.');
 
     const json = await clarion(['demo', '--csv', csv, '--map-phone', 'Digits', '--cps', '30', '--time-scale', '0.02', '--timeout', '150', '--json']);
@@ -162,7 +163,7 @@ describe('clarion demo on a small file, stderr not a terminal', () => {
     const summary = JSON.parse(json.stdout.trim()) as { flagged: number; invalidRows: { row: number; reason: string }[]; audience: { accepted: number } };
     expect(summary.audience.accepted).toBe(4);
     expect(summary.flagged).toBe(1);
-    expect(summary.invalidRows).toEqual([{ row: 3, reason: expect.stringMatching(/contains letters/) }]);
+    expect(summary.invalidRows).toEqual([{ row: 4, reason: expect.stringMatching(/contains letters/) }]);
   }, 400_000);
 });
 

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '@clarion/testkit';
 import { attemptOf } from '../src/demo.js';
 import { REPO_ROOT, SERVICE_NAMES, startStack, type Stack } from '../src/stack.js';
 
@@ -87,15 +88,27 @@ describe('the clarion CLI against a running stack', () => {
     expect(list.id).toMatch(/^l-/);
 
     const csvFile = join(dir, 'residents.csv');
-    const rows = LIST_NUMBERS.map((n, i) => `Resident ${i},(${n.slice(2, 5)}) ${n.slice(5, 8)}-${n.slice(8)}`);
-    writeFileSync(csvFile, ['Name,Phone', ...rows, 'Nobody,not a number', `Again,${LIST_NUMBERS[0]}`].join('\n'));
+    const rows = LIST_NUMBERS.map((n, i) => `Resident ${i},(${n.slice(2, 5)}) ${n.slice(5, 8)}-${n.slice(8)}${i === 1 ? ' ext 5' : ''}`);
+    // Lines: header 1, residents 2-16, a blank line 17, residents 18-32, an empty row 33, then 34 and 35.
+    writeFileSync(csvFile, ['Name,Phone', ...rows.slice(0, 15), '', ...rows.slice(15), ',', 'Nobody,not a number', `Again,${LIST_NUMBERS[0]}`].join('\n'));
     const imported = await clarion(['import', list.id, csvFile, '--country', 'US'], env, dir);
-    expect(imported.code, imported.stderr).toBe(0);
+    // Invalid rows were left out: exit 1 (the rest is imported and the report lists them).
+    expect(imported.code, imported.stderr).toBe(1);
     expect(imported.stdout).toMatch(/rows read\s+32/);
     expect(imported.stdout).toMatch(/imported\s+30/);
     expect(imported.stdout).toMatch(/invalid\s+1/);
-    expect(imported.stdout).toMatch(/row 32 repeats row 1/);
+    // "row N" is line N of the file as an editor shows it.
+    expect(imported.stdout).toMatch(/row 34: phone number contains letters/);
+    expect(imported.stdout).toMatch(/row 35 repeats row 2/);
+    // The extension is reported, not silently dropped; the main number is imported.
+    expect(imported.stdout).toMatch(/extension dropped\s+1/);
+    expect(imported.stdout).toMatch(/row 3: ext 5/);
     expect(imported.stderr).toContain('100%');
+    const clean = join(dir, 'clean.csv');
+    writeFileSync(clean, `Name,Phone\nExtra,${LIST_NUMBERS[0]}\n`);
+    const again = await clarion(['import', list.id, clean, '--json'], env, dir);
+    expect(again.code, again.stderr).toBe(0);
+    expect(json<{ unchanged: number; invalidCount: number }>(again)).toMatchObject({ unchanged: 1, invalidCount: 0 });
 
     const suppressed = LIST_NUMBERS[5]!;
     const added = json<{ added: number }>(await clarion(['suppressions', 'add', suppressed, '--reason', 'asked', '--json'], env, dir));
@@ -128,6 +141,8 @@ describe('the clarion CLI against a running stack', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toContain(`Broadcast ${summary.id} "CLI flood warning": completed`);
     expect(human.stdout).toMatch(/suppressed\s+1/);
+    // Asked to press 1: a real confirmation rate.
+    expect(human.stdout).toMatch(/confirmation rate\s+\d+(\.\d)?%/);
 
     const out = join(dir, 'export.csv');
     const exported = await clarion(['export', summary.id, '--out', out], env, dir);
@@ -152,16 +167,36 @@ describe('the clarion CLI against a running stack', () => {
     );
     expect(sent.ok).toBe(true);
     const id = sent.broadcastId;
-    expect((await clarion(['pause', id], runtimeEnv, dir)).stdout).toContain(`Paused ${id}`);
+    expect((await clarion(['pause', id, '--reason', 'checking | the list'], runtimeEnv, dir)).stdout).toContain(`Paused ${id}`);
+    // The reason reaches the reporter: the summary (JSON and text) says why it is paused.
+    const paused = await waitFor(
+      async () => {
+        const run = await clarion(['report', id, '--json'], runtimeEnv, dir);
+        const s = run.code === 0 ? json<{ status: string; reason: string | null }>(run) : undefined;
+        return s?.status === 'paused' ? s : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, message: 'the reporter shows the pause' },
+    );
+    expect(paused.reason).toBe('checking | the list');
+    expect((await clarion(['report', id], runtimeEnv, dir)).stdout).toContain(`: paused (checking | the list)`);
     expect((await clarion(['resume', id], runtimeEnv, dir)).code).toBe(0);
     const cancelled = await clarion(['cancel', id, '--reason', 'test over'], runtimeEnv, dir);
     expect(cancelled.code, cancelled.stderr).toBe(0);
     const watched = await clarion(['watch', id, '--timeout', '150', '--json'], runtimeEnv, dir);
     expect(watched.code, watched.stderr).toBe(0);
-    const summary = json<{ status: string; pending: number; final: number }>(watched);
+    const summary = json<{ status: string; pending: number; final: number; reason: string; lifecycle: { type: string; reason: string | null }[] }>(watched);
     expect(summary.status).toBe('cancelled');
     expect(summary.pending).toBe(0);
     expect(summary.final).toBe(3);
+    expect(summary.reason).toBe('test over');
+    expect(summary.lifecycle.map((e) => [e.type, e.reason])).toEqual([
+      ['paused', 'checking | the list'],
+      ['resumed', null],
+      ['cancelled', 'test over'],
+    ]);
+    const report = await clarion(['report', id], runtimeEnv, dir);
+    expect(report.stdout).toContain(': cancelled (test over)');
+    expect(report.stdout).toMatch(/paused\s+checking \| the list/);
   }, 180_000);
 
   it('names each bad field of a broadcast (exit 2) and reports unknown ids (exit 4)', async () => {
@@ -173,7 +208,36 @@ describe('the clarion CLI against a running stack', () => {
     expect(missing.stderr).toContain('not found');
     const cancelMissing = await clarion(['cancel', 'b-doesnotexist'], runtimeEnv, dir);
     expect(cancelMissing.code).toBe(4);
+    // A list that does not exist is "not found" too, as for `import`.
+    const unknownList = await clarion(['send', '--name', 'x', '--text', 'hi', '--list', 'l-doesnotexist'], runtimeEnv, dir);
+    expect(unknownList.code, unknownList.stderr).toBe(4);
+    expect(unknownList.stderr).toContain('unknown list id: l-doesnotexist');
+    const importMissing = await clarion(['import', 'l-doesnotexist', join(REPO_ROOT, 'tools', 'clarion', 'examples', 'contacts-demo.csv')], runtimeEnv, dir);
+    expect(importMissing.code, importMissing.stderr).toBe(4);
   });
+
+  it('watches through a retry delay: says how many retries wait and when, never gives up, shows n/a without acknowledgement', async () => {
+    // Rings out every time: the contact waits out the retry delay, then is called again.
+    await fetch(`${stack.url('voice-sim')}/_sim/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ overrides: [{ match: '13125550188', outcome: 'no_answer', ringSec: 1 }] }),
+    });
+    const sent = json<{ ok: boolean; broadcastId: string }>(
+      await clarion(['send', '--name', 'retry wait', '--text', 'Hello', '--number', '+13125550188', '--number', '+13125550180', '--max-attempts', '2', '--retry-delay', '25', '--json'], runtimeEnv, dir),
+    );
+    expect(sent.ok).toBe(true);
+    const id = sent.broadcastId;
+    // No --timeout: it must follow the broadcast through the wait to the end (stderr is a pipe: plain lines).
+    const watched = await clarion(['watch', id], runtimeEnv, dir);
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stderr).toMatch(/running {2}1\/2 final {2}\d+ calls {2}waiting for 1 retry, next at (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d/);
+    expect(watched.stdout).toMatch(/: completed/);
+    expect(watched.stdout).toMatch(/no_answer\s+1/);
+    expect(watched.stdout).toMatch(/confirmation rate\s+n\/a/);
+    const summary = json<{ done: boolean; attempts: number; acknowledgement: boolean; rates: { confirmationRate: number | null } }>(await clarion(['report', id, '--json'], runtimeEnv, dir));
+    expect(summary).toMatchObject({ done: true, attempts: 3, acknowledgement: false, rates: { confirmationRate: null } });
+  }, 180_000);
 });
 
 describe('docs/asyncapi.yaml', () => {

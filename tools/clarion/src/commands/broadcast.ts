@@ -12,6 +12,11 @@ export interface Summary {
   id: string;
   name?: string | null;
   status: string;
+  /** Why it was cancelled or halted, or, while paused, why it was paused. */
+  reason?: string | null;
+  lifecycle?: { at: string; type: string; reason: string | null }[];
+  /** Whether people are asked to confirm with a key (null: not known). */
+  acknowledgement?: boolean | null;
   audience: number | null;
   counts: Record<string, number>;
   pending: number;
@@ -20,6 +25,8 @@ export interface Summary {
   attempts: number;
   timings: { createdAt: string | null; firstCallAt: string | null; lastCallAt: string | null; completedAt: string | null };
   rates: { callsPerMinute: number | null; answerRate: number | null; confirmationRate: number | null };
+  /** Contacts waiting out a retry delay and when their retries are due. */
+  retries?: { waiting: number; nextAt: string | null; lastAt: string | null };
   eta: string | null;
 }
 
@@ -33,40 +40,71 @@ function stateRows(counts: Record<string, number>): [string, number][] {
   return [...known, ...rest];
 }
 
+/** A time as the operator's local clock: `HH:MM:SS`, with the date when it is not today. */
+export function clockTime(iso: string, now = new Date()): string {
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return iso;
+  const two = (n: number) => String(n).padStart(2, '0');
+  const time = `${two(t.getHours())}:${two(t.getMinutes())}:${two(t.getSeconds())}`;
+  return t.toDateString() === now.toDateString() ? time : `${t.getFullYear()}-${two(t.getMonth() + 1)}-${two(t.getDate())} ${time}`;
+}
+
+/** `waiting for N retries, next at HH:MM:SS`, or undefined when no contact waits for a retry. */
+export function retryNote(s: Summary, now = new Date()): string | undefined {
+  const waiting = s.retries?.waiting ?? s.counts.waiting_retry ?? 0;
+  if (waiting <= 0) return undefined;
+  const next = s.retries?.nextAt;
+  return `waiting for ${waiting} ${waiting === 1 ? 'retry' : 'retries'}${next ? `, next at ${clockTime(next, now)}` : ''}`;
+}
+
+/** The status, with the reason it was paused, cancelled or halted. */
+const statusText = (s: Summary) => `${s.status}${s.reason ? ` (${s.reason})` : ''}`;
+
 /** The closing report of one broadcast. */
 export function renderSummary(s: Summary): string {
   const audience = s.audience ?? s.final + s.pending;
   const pct = (n: number | null) => (n === null ? '—' : `${Math.round(n * 1000) / 10}%`);
+  const retries = retryNote(s);
   const lines = [
-    `Broadcast ${s.id}${s.name ? ` "${s.name}"` : ''}: ${s.status}`,
+    `Broadcast ${s.id}${s.name ? ` "${s.name}"` : ''}: ${statusText(s)}`,
     '',
     table([
       ['audience', audience],
       ['final', `${s.final}${s.pending > 0 ? `  (${s.pending} not final yet)` : ''}`],
+      ...(retries ? ([['retries', retries]] as [string, string][]) : []),
       ['calls placed', s.attempts],
       ['answer rate', pct(s.rates.answerRate)],
-      ['confirmation rate', pct(s.rates.confirmationRate)],
+      // A broadcast that asks nobody to confirm has no confirmation rate, rather than 0 %.
+      ['confirmation rate', s.acknowledgement === false ? 'n/a (nobody was asked to confirm)' : pct(s.rates.confirmationRate)],
       ['calls per minute', s.rates.callsPerMinute ?? '—'],
       ['started', s.timings.firstCallAt ?? '—'],
+      ...(s.done ? [] : ([['expected end', s.eta ?? '—']] as [string, string][])),
       ['completed', s.timings.completedAt ?? '—'],
     ]),
     '',
     '  state                 contacts',
     ...stateRows(s.counts).map(([state, n]) => `  ${state.padEnd(20)}${String(n).padStart(8)}${FINAL.has(state) ? '' : '  (in progress)'}`),
+    ...((s.lifecycle ?? []).length > 0
+      ? ['', '  history', ...(s.lifecycle ?? []).map((e) => `  ${e.at}  ${e.type.padEnd(9)}${e.reason ? `  ${e.reason}` : ''}`)]
+      : []),
     '',
   ];
   return `${lines.join('\n')}\n`;
 }
 
 /** The live block: one bar per state, rewritten in place on a terminal. */
-export function renderLive(s: Summary): string[] {
+export function renderLive(s: Summary, now = new Date()): string[] {
   const audience = Math.max(1, s.audience ?? s.final + s.pending);
   if (s.audience === null && s.final === 0) return [`${s.id}  ${s.status}  waiting for the audience…`];
+  const retries = retryNote(s, now);
   return [
-    `${s.id}  ${s.status}  ${s.final}/${s.audience ?? '?'} final  ${s.attempts} calls${s.eta && !s.done ? `  eta ${s.eta}` : ''}`,
+    `${s.id}  ${statusText(s)}  ${s.final}/${s.audience ?? '?'} final  ${s.attempts} calls${retries ? `  ${retries}` : ''}${s.eta && !s.done ? `  eta ${clockTime(s.eta, now)}` : ''}`,
     ...stateRows(s.counts).map(([state, n]) => `  ${state.padEnd(16)} ${bar(n, audience, 30)} ${n}`),
   ];
 }
+
+/** Without a terminal, an unchanged progress line is repeated this often. */
+const PLAIN_REPEAT_MS = 60_000;
 
 const isOver = (s: Summary) => s.done || s.status === 'halted' || (s.status === 'cancelled' && s.pending === 0);
 
@@ -77,6 +115,7 @@ export async function watch(conn: Connection, id: string, io: Io, options: { jso
   const tty = io.err.isTTY === true;
   let drawn = 0;
   let lastLine = '';
+  let lastPrinted = 0;
   let summary: Summary | undefined;
   for (;;) {
     try {
@@ -91,10 +130,15 @@ export async function watch(conn: Connection, id: string, io: Io, options: { jso
         // Back to the top of the last block and clear below: the number of states can shrink.
         io.err.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}\r\x1b[J${block.join('\n')}\n`);
         drawn = block.length;
-      } else if (`${summary.status}/${summary.final}` !== lastLine) {
-        // Not a terminal: one plain line whenever the status or the final count moves.
-        io.err.write(`${block[0]}\n`);
-        lastLine = `${summary.status}/${summary.final}`;
+      } else {
+        // Not a terminal: one plain line whenever the status, the final count or the retries waiting
+        // move, and again now and then, so a long retry delay never looks like a hang.
+        const key = `${statusText(summary)}/${summary.final}/${retryNote(summary) ?? ''}`;
+        if (key !== lastLine || Date.now() - lastPrinted >= PLAIN_REPEAT_MS) {
+          io.err.write(`${block[0]}\n`);
+          lastLine = key;
+          lastPrinted = Date.now();
+        }
       }
     }
     if (summary && isOver(summary)) break;
@@ -212,7 +256,7 @@ export async function sendCommand(args: string[], io: Io): Promise<ExitCode> {
       const details = (reply.error.details ?? []).map((d) => `  ${d.path}: ${d.message}`).join('\n');
       io.err.write(`clarion: broadcast refused: ${reply.error.message}${details ? `\n${details}` : ''}\n`);
     }
-    return reply.error.code === 'invalid_request' ? EXIT.usage : EXIT.failed;
+    return reply.error.code === 'invalid_request' ? EXIT.usage : reply.error.code === 'unknown_list' ? EXIT.notFound : EXIT.failed;
   }
   if (!values.json || !values.watch) {
     if (values.json) printJson(io, reply);

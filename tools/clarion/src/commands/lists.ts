@@ -54,8 +54,12 @@ export interface ImportReport {
   flagged: number;
   invalidCount: number;
   duplicateCount: number;
+  /** Numbers imported without the extension written after them (absent from reports of older services). */
+  extensionDroppedCount?: number;
+  /** Rows are lines of the file (header = line 1). */
   invalid: { row: number; reason: string }[];
   duplicate: { row: number; of: number }[];
+  extensionDropped?: { row: number; extension: string }[];
   error?: string;
 }
 
@@ -126,10 +130,11 @@ export async function importCommand(args: string[], io: Io): Promise<ExitCode> {
   } else {
     io.out.write(renderImport(report, file));
   }
-  return report.status === 'completed' ? EXIT.ok : EXIT.failed;
+  // Rows left out (invalid) are an input problem the caller must see: exit 1 even though the rest was imported.
+  return report.status === 'completed' && report.invalidCount === 0 ? EXIT.ok : EXIT.failed;
 }
 
-/** The import report as a short table plus the first problem rows. */
+/** The import report as a short table plus the first problem rows ("row N" = line N of the file, header = line 1). */
 export function renderImport(r: ImportReport, file: string): string {
   const lines = [
     `Import ${r.jobId} of ${file}: ${r.status}${r.error ? ` (${r.error})` : ''}`,
@@ -142,6 +147,9 @@ export function renderImport(r: ImportReport, file: string): string {
       ['invalid', r.invalidCount],
       ['duplicate', r.duplicateCount],
       ['flagged', `${r.flagged}${r.flagged > 0 ? '  (valid in form but not known to be in service; check them)' : ''}`],
+      ...((r.extensionDroppedCount ?? 0) > 0
+        ? ([['extension dropped', `${r.extensionDroppedCount}  (imported on the main number; the extension is not dialled)`]] as [string, string][])
+        : []),
     ]),
   ];
   const shown = 10;
@@ -149,6 +157,12 @@ export function renderImport(r: ImportReport, file: string): string {
     lines.push('', '  invalid rows:');
     for (const i of r.invalid.slice(0, shown)) lines.push(`    row ${i.row}: ${i.reason}`);
     if (r.invalidCount > shown) lines.push(`    … and ${r.invalidCount - shown} more (use --json for all)`);
+  }
+  const extensions = r.extensionDropped ?? [];
+  if (extensions.length > 0) {
+    lines.push('', '  extensions not dialled:');
+    for (const e of extensions.slice(0, shown)) lines.push(`    row ${e.row}: ext ${e.extension}`);
+    if ((r.extensionDroppedCount ?? 0) > shown) lines.push(`    … and ${(r.extensionDroppedCount ?? 0) - shown} more (use --json for all)`);
   }
   if (r.duplicate.length > 0) {
     lines.push('', '  duplicate rows:');
