@@ -35,13 +35,22 @@ export function reportOf(doc: ImportDoc): ImportReport {
   return { jobId: _id, ...rest };
 }
 
+/** Answers per spelling: building a DateTimeFormat per row cost more than reading the row. */
+const timeZones = new Map<string, boolean>();
+
 const isTimeZone = (tz: string): boolean => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
+  let known = timeZones.get(tz);
+  if (known === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      known = true;
+    } catch {
+      known = false;
+    }
+    // Bounded: a file of junk zones must not grow it for ever.
+    if (timeZones.size < 10_000) timeZones.set(tz, known);
   }
+  return known;
 };
 
 /**
