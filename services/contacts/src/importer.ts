@@ -1,3 +1,4 @@
+import { isTimeZone } from '@clarion/contracts';
 import { normaliseNumber } from '@clarion/phone';
 import type { BulkOperation } from '@clarion/store';
 import type { ColumnMap } from './columns.js';
@@ -35,23 +36,6 @@ export function reportOf(doc: ImportDoc): ImportReport {
   return { jobId: _id, ...rest };
 }
 
-/** Answers per spelling: building a DateTimeFormat per row cost more than reading the row. */
-const timeZones = new Map<string, boolean>();
-
-const isTimeZone = (tz: string): boolean => {
-  let known = timeZones.get(tz);
-  if (known === undefined) {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: tz });
-      known = true;
-    } catch {
-      known = false;
-    }
-    // Bounded: a file of junk zones must not grow it for ever.
-    if (timeZones.size < 10_000) timeZones.set(tz, known);
-  }
-  return known;
-};
 
 /**
  * Imports rows into one list in batches, so memory stays flat whatever the file size. Within-file

@@ -1,5 +1,5 @@
 import { HttpError, badRequest, conflict, notFound, validate } from '@clarion/http';
-import { E164, Id } from '@clarion/contracts';
+import { E164, Id, isTimeZone } from '@clarion/contracts';
 import { normaliseNumber } from '@clarion/phone';
 import { bodyParser } from '@koa/bodyparser';
 import { CsvError } from 'csv-parse';
@@ -26,14 +26,7 @@ export interface RouteDeps {
 const ListBody = z.strictObject({ name: z.string().trim().min(1).max(200), id: Id.optional() });
 const RenameBody = z.strictObject({ name: z.string().trim().min(1).max(200) });
 const Vars = z.record(z.string().min(1).max(64), z.string().max(500));
-const TimeZone = z.string().refine((tz) => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be an IANA time zone such as Europe/London');
+const TimeZone = z.string().refine(isTimeZone, 'must be an IANA time zone such as Europe/London');
 const ContactFields = {
   name: z.string().trim().min(1).max(200),
   country: z.string().max(40),

@@ -1,4 +1,4 @@
-import type { BroadcastSpec } from '@clarion/contracts';
+import { isTimeZone, type BroadcastSpec } from '@clarion/contracts';
 
 type Window = NonNullable<BroadcastSpec['request']['window']>;
 
@@ -28,15 +28,6 @@ function localParts(atMs: number, timeZone: string): { day: number; minutes: num
 
 const toMinutes = (clock: string): number => Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5));
 
-export function isTimeZone(tz: string | undefined): tz is string {
-  if (!tz) return false;
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Milliseconds until the calling window is open at `atMs` (0 when open now). Uses the contact's
