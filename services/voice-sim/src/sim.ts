@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { appendFile } from 'node:fs/promises';
+import { appendFileSync } from 'node:fs';
 import type { SimOutcome, SimSettings } from './config.js';
 import { chooseOutcome, overrideFor, seededUuid, uniform } from './outcomes.js';
 import { RollingWindow } from './rate.js';
@@ -88,7 +88,6 @@ export class Engine {
   private createRequestsPerNumber = new Map<string, number>();
   private stopping = new AbortController();
   private epoch = 0;
-  private logWrites: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: EngineDeps) {
     this.cpsWindow = new RollingWindow(deps.settings().cps);
@@ -148,9 +147,13 @@ export class Engine {
     this.calls.set(uuid, call);
     this.order.push(call);
     if (this.deps.logFile) {
-      const line = `${JSON.stringify(this.groundTruth(call))}\n`;
-      const file = this.deps.logFile;
-      this.logWrites = this.logWrites.then(() => appendFile(file, line)).catch((error: unknown) => this.deps.onError?.('cannot append to VOICE_SIM_LOG_FILE', error));
+      // Written before the call is visible anywhere (its create response, /_sim/calls): the ground
+      // truth must hold every placed call even when the simulator is SIGKILLed right after.
+      try {
+        appendFileSync(this.deps.logFile, `${JSON.stringify(this.groundTruth(call))}\n`);
+      } catch (error) {
+        this.deps.onError?.('cannot append to VOICE_SIM_LOG_FILE', error);
+      }
     }
     call.done = this.play(call).catch((error: unknown) => this.deps.onError?.('call simulation failed', error));
     return call;
@@ -207,7 +210,6 @@ export class Engine {
     for (const call of this.order) if (call.endedAt === undefined) call.abort.abort(new CallEnded('stopped'));
     await Promise.allSettled(this.order.map((c) => c.done));
     await Promise.allSettled(this.order.flatMap((c) => [c.chain, ...c.detached]));
-    await this.logWrites;
   }
 
   /** Wait up to `graceMs` for calls in progress, then abort the rest. */

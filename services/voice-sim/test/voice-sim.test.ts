@@ -373,6 +373,8 @@ describe('ground truth and determinism', () => {
     const { receiver, h } = await setup({}, { logFile: file });
     await h.create(callBody('14155550101', receiver.base));
     await h.create(callBody('14155550106', receiver.base));
+    // Logged before the create answered (a SIGKILL right after must not lose it), not when the call ends.
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(2);
     await settled(h, 2);
     const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { to: string });
     expect(lines.map((l) => l.to)).toEqual(['14155550101', '14155550106']);
