@@ -42,6 +42,11 @@ export const BUCKETS = {
   ledger: 'call-ledger',
   /** pacer state (GCRA theoretical arrival time) shared by dialer replicas. */
   pacer: 'pacer',
+  /**
+   * <bid>.<cid>.<attempt> -> call slot: one key per attempt holding or waiting for a place under the
+   * account-wide and per-broadcast concurrency caps; deleted when the attempt ends.
+   */
+  slots: 'call-slots',
 } as const;
 
 /** Durable consumer names. */

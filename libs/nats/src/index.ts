@@ -4,6 +4,7 @@ export {
   ensureBuckets,
   ensureConsumer,
   SECOND_NS,
+  DEFAULT_SLOT_MAX_AGE_MS,
   type Buckets,
   type KV,
   type JetStreamManager,

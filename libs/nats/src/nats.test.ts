@@ -40,6 +40,15 @@ describe('nats helpers against a private nats-server', () => {
     expect((await jsm.streams.info(STREAMS.dial.name)).state.messages).toBe(1);
   });
 
+  it('gives the call-slots bucket the max age the dialer asks for, and other callers leave it alone', async () => {
+    const { slots } = await ensureBuckets(nc, { slotMaxAgeMs: 90_000 });
+    expect((await slots.status()).ttl).toBe(90_000);
+    const again = await ensureBuckets(nc);
+    expect((await again.slots.status()).ttl).toBe(90_000);
+    await ensureBuckets(nc, { slotMaxAgeMs: 120_000 });
+    expect((await slots.status()).ttl).toBe(120_000);
+  });
+
   it('consume loop: acks handled messages, redelivers nak, drops term, and stops cleanly', async () => {
     const jsm = await ensureStreams(nc);
     await ensureConsumer(jsm, STREAMS.events.name, { durable_name: 'test-loop', filter_subject: 'evt.test.>' });

@@ -12,7 +12,8 @@ export const DialerEnv = z.object({
   VONAGE_PRIVATE_KEY: z.string().optional(),
   WEBHOOK_PUBLIC_URL: httpUrl(),
   ACCOUNT_CPS: positiveNumber(3),
-  ACCOUNT_MAX_CONCURRENT: count(1000),
+  /** Calls in progress at once, account-wide (all replicas share the count). */
+  ACCOUNT_MAX_CONCURRENT: z.coerce.number({ message: 'must be a whole number ≥ 1' }).int('must be a whole number ≥ 1').min(1, 'must be a whole number ≥ 1').default(1000),
   DEFAULT_FROM: z
     .string()
     .regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +14155550100')
@@ -32,8 +33,8 @@ export const DialerEnv = z.object({
   CLAIM_GRACE_MS: count(45_000),
   /** After a final-looking status, wait this long for stragglers (a failure after `completed`, a late keypress). */
   OUTCOME_SETTLE_MS: count(3_000),
-  /** A call slot is released after this long even if no final event arrived. */
-  CALL_SLOT_TIMEOUT_MS: count(15 * 60_000),
+  /** A call slot is released after this long even if no final event arrived (also the call-slots bucket's max age). */
+  CALL_SLOT_TIMEOUT_MS: z.coerce.number({ message: 'must be a whole number of ms ≥ 1000' }).int('must be a whole number of ms ≥ 1000').min(1000, 'must be a whole number of ms ≥ 1000').default(15 * 60_000),
   /** How long the account breaker stays open after 401/402/403. */
   BREAKER_COOLDOWN_MS: count(60_000),
   RINGING_TIMER_SECONDS: z.coerce.number().int().min(1).max(120).default(45),

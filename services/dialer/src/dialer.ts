@@ -39,6 +39,7 @@ import { toVoiceNumber, VoiceApiError, type CreateCallBody, type VoiceClient } f
 import type { Logger } from '@clarion/logging';
 import { GateClosedError, PriorityGate } from './gate.js';
 import { Ledger, type LedgerEntry, type LedgerSignal } from './ledger.js';
+import { CallSlots } from './slots.js';
 import { webhookUrls } from './urls.js';
 import { checkDueAt, verdictOf, type StatusVerdict } from './watchdog.js';
 import { msUntilWindowOpens } from './window.js';
@@ -55,6 +56,7 @@ export interface DialerSettings {
   pacerWindowMarginMs?: number;
   ambiguityTimeoutMs: number;
   claimGraceMs: number;
+  /** A call slot counts as released this long after it was taken, even without a final event. */
   callSlotTimeoutMs: number;
   breakerCooldownMs: number;
   ringingTimerSeconds: number;
@@ -86,7 +88,7 @@ export interface DialerDeps {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
-  buckets: { broadcasts: KV; control: KV; ledger: KV; pacer: KV };
+  buckets: { broadcasts: KV; control: KV; ledger: KV; pacer: KV; slots: KV };
   voice: VoiceClient;
   logger: Logger;
   settings: DialerSettings;
@@ -103,6 +105,7 @@ export interface DialerStats {
   ambiguous: number;
   rateLimited: number;
   refused: number;
+  /** Call slots held by attempts this replica took them for (released by whichever replica sees the end). */
   activeCalls: number;
   broadcasts: number;
 }
@@ -121,7 +124,6 @@ interface Runtime {
   id: string;
   spec: BroadcastSpec;
   control?: { state: BroadcastControlState; revision: number };
-  activeCalls: number;
   pacer?: Pacer;
   /** Open message streams of this broadcast's sources, closed on pause. */
   iterators: Set<{ close(): Promise<void | Error> }>;
@@ -133,11 +135,6 @@ interface Runtime {
   settledKeys: Set<string>;
   /** Last scan found nothing open and no job waiting: scanned only every tenth round. */
   idle: boolean;
-}
-
-interface CallSlot {
-  runtime: Runtime;
-  timer: NodeJS.Timeout;
 }
 
 const PLACING_STATES = new Set<LedgerEntry['state']>(['claimed', 'ambiguous', 'released']);
@@ -173,7 +170,6 @@ export function createDialer(deps: DialerDeps): Dialer {
   const lookahead = Math.max(2, Math.min(256, Math.ceil(settings.accountCps)));
   const perSource = Math.max(1, Math.min(64, lookahead));
   const runtimes = new Map<string, Runtime>();
-  const slots = new Map<string, CallSlot>();
   const stats: DialerStats = { placed: 0, ambiguous: 0, rateLimited: 0, refused: 0, activeCalls: 0, broadcasts: 0 };
   const shutdown = new AbortController();
   const background: Promise<unknown>[] = [];
@@ -183,7 +179,16 @@ export function createDialer(deps: DialerDeps): Dialer {
   let ready = false;
   let stopping = false;
 
-  const gate = new PriorityGate(lookahead, () => stats.activeCalls < settings.accountMaxConcurrent);
+  // Concurrency caps are shared by all replicas (call-slots bucket); the local gate only bounds the
+  // jobs being claimed, paced and created at once (critical first), about a second of pacer backlog.
+  const slots = new CallSlots({
+    kv: buckets.slots,
+    accountCap: settings.accountMaxConcurrent,
+    timeoutMs: settings.callSlotTimeoutMs,
+    clock,
+    onError: (error, context) => logger.warn({ err: error }, context),
+  });
+  const gate = new PriorityGate(lookahead);
 
   const breaker = circuitBreaker(
     handleWhen((e) => e instanceof VoiceApiError && ['unauthorized', 'forbidden', 'payment_required'].includes(e.code)),
@@ -214,7 +219,6 @@ export function createDialer(deps: DialerDeps): Dialer {
 
   const statusOf = (rt: Runtime): ControlStatus => rt.control?.state.status ?? 'running';
   const shouldPull = (rt: Runtime): boolean => !stopping && (statusOf(rt) === 'running' || statusOf(rt) === 'cancelled');
-  const capOf = (rt: Runtime): number => rt.spec.request.pacing.maxConcurrent ?? Number.POSITIVE_INFINITY;
 
   const notify = (rt: Runtime): void => {
     if (statusOf(rt) !== 'running' || stopping) rt.notRunning.abort();
@@ -242,7 +246,6 @@ export function createDialer(deps: DialerDeps): Dialer {
     rt = {
       id: spec.id,
       spec,
-      activeCalls: 0,
       iterators: new Set(),
       wake: new Set(),
       sources: [],
@@ -428,6 +431,45 @@ export function createDialer(deps: DialerDeps): Dialer {
     }
     if (job.broadcastId !== rt.id) return { kind: 'term', reason: `job for ${job.broadcastId} on ${rt.id}'s subject` };
 
+    const key = ledger.key(job.broadcastId, job.contactId, job.attempt);
+    const early = await beforeSlot(rt, job);
+    if (early) {
+      await dropLeftSlot(key);
+      return early;
+    }
+
+    // A call slot under the account's and the broadcast's caps (shared by every replica), then a
+    // place in this replica's pipeline; critical first in both.
+    const request = rt.spec.request;
+    const leaveWhen = AbortSignal.any([shutdown.signal, rt.notRunning.signal]);
+    let slotTaken = false;
+    let leave: () => void;
+    try {
+      await slots.acquire(key, { broadcastId: rt.id, priority: request.priority, cap: request.pacing.maxConcurrent }, leaveWhen);
+      slotTaken = true;
+      leave = await gate.enter(request.priority, () => statusOf(rt) === 'running', leaveWhen);
+    } catch (error) {
+      if (!(error instanceof GateClosedError)) throw error;
+      if (slotTaken) await dropLeftSlot(key);
+      if (statusOf(rt) === 'cancelled' && !stopping) {
+        await publishFinal(job, 'cancelled', job.attempt - 1, rt.control?.state.reason ?? 'broadcast cancelled');
+        return { kind: 'ack' };
+      }
+      // Paused, halted or shutting down: back to the queue, pulled again when running.
+      return { kind: 'nak', delayMs: handBackMs };
+    }
+    try {
+      const outcome = await attempt(rt, job, key, msg, leaveWhen);
+      if (outcome.releaseSlot) await slots.release(key);
+      return outcome.disposition;
+    } finally {
+      // On an error the slot stays: the redelivered job takes it over and decides from the ledger.
+      leave();
+    }
+  }
+
+  /** The job's disposition when it is not to be placed now (cancelled, paused, expired, not due, window closed). */
+  async function beforeSlot(rt: Runtime, job: DialJob): Promise<Disposition | undefined> {
     const request = rt.spec.request;
     const now = clock();
     const status = statusOf(rt);
@@ -452,41 +494,23 @@ export function createDialer(deps: DialerDeps): Dialer {
         return { kind: 'nak', delayMs: wait };
       }
     }
+    return undefined;
+  }
 
-    // Wait for a pipeline place and a call slot (account and broadcast caps), critical first.
-    const key = ledger.key(job.broadcastId, job.contactId, job.attempt);
-    const leaveWhen = AbortSignal.any([shutdown.signal, rt.notRunning.signal]);
-    let leave: () => void;
-    try {
-      leave = await gate.enter(
-        request.priority,
-        () => rt.activeCalls < capOf(rt) && statusOf(rt) === 'running',
-        leaveWhen,
-        () => takeSlot(key, rt, settings.callSlotTimeoutMs),
-      );
-    } catch (error) {
-      if (!(error instanceof GateClosedError)) throw error;
-      if (statusOf(rt) === 'cancelled' && !stopping) {
-        await publishFinal(job, 'cancelled', job.attempt - 1, rt.control?.state.reason ?? 'broadcast cancelled');
-        return { kind: 'ack' };
-      }
-      // Paused, halted or shutting down: back to the queue, pulled again when running.
-      return { kind: 'nak', delayMs: handBackMs };
-    }
-    try {
-      const outcome = await attempt(rt, job, key, msg, leaveWhen);
-      if (outcome.releaseSlot) releaseSlot(key);
-      return outcome.disposition;
-    } catch (error) {
-      releaseSlot(key);
-      throw error;
-    } finally {
-      leave();
-    }
+  /**
+   * Give back a slot key an earlier delivery of this attempt left behind (a crash or a pause while it
+   * waited), unless the attempt's call may be live (claimed, placed or ambiguous): that slot is the call's.
+   */
+  async function dropLeftSlot(key: string): Promise<void> {
+    if (!slots.holds(key)) return;
+    const state = (await ledger.get(key))?.value.state;
+    if (state === 'claimed' || state === 'placed' || state === 'ambiguous') return;
+    await slots.release(key);
   }
 
   interface AttemptResult {
     disposition: Disposition;
+    /** No call of this attempt can be in progress: give its slot back. */
     releaseSlot: boolean;
   }
 
@@ -494,8 +518,9 @@ export function createDialer(deps: DialerDeps): Dialer {
   async function attempt(rt: Runtime, job: DialJob, key: string, msg: JsMsg, leaveWhen: AbortSignal): Promise<AttemptResult> {
     const now = clock();
     const claim = await takeClaim(job, key, now);
-    if (claim.kind === 'done') return { disposition: { kind: 'ack' }, releaseSlot: true };
-    if (claim.kind === 'wait') return { disposition: { kind: 'nak', delayMs: claim.delayMs }, releaseSlot: true };
+    // Placed (not final): the slot is the live call's. Waiting: an ambiguous call or another worker's create holds it.
+    if (claim.kind === 'done') return { disposition: { kind: 'ack' }, releaseSlot: claim.final };
+    if (claim.kind === 'wait') return { disposition: { kind: 'nak', delayMs: claim.delayMs }, releaseSlot: false };
 
     let grant: number;
     try {
@@ -554,8 +579,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       });
       logger.warn(log, 'ambiguous create: the call may have been placed; waiting for its events');
       await publishAttempt(job, 'ambiguous', { reason: `${error.code}: ${error.message}` }, `ambiguous.${key}.${since}`);
-      // Hold the slot until events resolve it or the resolution timeout passes.
-      takeSlot(key, rt, settings.ambiguityTimeoutMs);
+      // The slot stays taken: the call may be live. Its final event, the watchdog or the re-placed attempt ends it.
       return { disposition: { kind: 'nak', delayMs: settings.ambiguityTimeoutMs }, releaseSlot: false };
     }
     if (error.code === 'rate_limited') {
@@ -595,7 +619,7 @@ export function createDialer(deps: DialerDeps): Dialer {
     return { disposition: { kind: 'ack' }, releaseSlot: true };
   }
 
-  type Claim = { kind: 'go'; tries: number } | { kind: 'done' } | { kind: 'wait'; delayMs: number };
+  type Claim = { kind: 'go'; tries: number } | { kind: 'done'; final: boolean } | { kind: 'wait'; delayMs: number };
 
   /** Take the durable claim before any create request; decide what an existing claim means. */
   async function takeClaim(job: DialJob, key: string, now: number): Promise<Claim> {
@@ -616,7 +640,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       const existing = await ledger.get(key);
       if (!existing) continue;
       const entry = existing.value;
-      if (entry.state === 'placed' || entry.state === 'final') return { kind: 'done' };
+      if (entry.state === 'placed' || entry.state === 'final') return { kind: 'done', final: entry.state === 'final' };
       if (entry.state === 'released' || (entry.state === 'ambiguous' && now - (entry.ambiguousSince ?? 0) >= settings.ambiguityTimeoutMs)) {
         const wasAmbiguous = entry.state === 'ambiguous';
         if (wasAmbiguous && entry.tries >= placeLimit) {
@@ -626,7 +650,7 @@ export function createDialer(deps: DialerDeps): Dialer {
           if (!ended) continue;
           logger.warn({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, reason }, 'ambiguous attempt finalised as unknown');
           await followUp(key, ended.value);
-          return { kind: 'done' };
+          return { kind: 'done', final: true };
         }
         const tries = entry.tries + 1;
         const carried = entry.transientFailures === undefined ? {} : { transientFailures: entry.transientFailures };
@@ -699,30 +723,6 @@ export function createDialer(deps: DialerDeps): Dialer {
     return body;
   }
 
-  // ---- call slots --------------------------------------------------------------------------
-
-  function takeSlot(key: string, rt: Runtime, timeoutMs: number): void {
-    const existing = slots.get(key);
-    if (existing) clearTimeout(existing.timer);
-    else {
-      rt.activeCalls += 1;
-      stats.activeCalls += 1;
-    }
-    const timer = setTimeout(() => releaseSlot(key), timeoutMs);
-    timer.unref();
-    slots.set(key, { runtime: rt, timer });
-  }
-
-  function releaseSlot(key: string): void {
-    const slot = slots.get(key);
-    if (!slot) return;
-    clearTimeout(slot.timer);
-    slots.delete(key);
-    slot.runtime.activeCalls -= 1;
-    stats.activeCalls -= 1;
-    gate.pump();
-  }
-
   // ---- outcomes ----------------------------------------------------------------------------
 
   async function handleCallEvent(msg: JsMsg): Promise<Disposition> {
@@ -786,8 +786,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       return { kind: 'nak', delayMs: Math.max(1, settleMs - (now - entry.finalSeenAt)) };
     }
     if (entry.state === 'final') {
-      releaseSlot(key);
-      nc.publish(ACCOUNT_SIGNAL, JSON.stringify({ type: 'slot_released', key }));
+      await slots.release(key);
       if (!entry.followedUp) await followUp(key, entry);
     }
     return { kind: 'ack' };
@@ -929,7 +928,10 @@ export function createDialer(deps: DialerDeps): Dialer {
     if (entry.state === 'final') {
       if (entry.followedUp) return 'settled';
       // A crash between the outcome and its follow-up; publishes are deduplicated by message id.
-      if (now - (entry.finalAt ?? now) >= Math.max(settleMs, 5000)) await followUp(key, entry);
+      if (now - (entry.finalAt ?? now) >= Math.max(settleMs, 5000)) {
+        await slots.release(key);
+        await followUp(key, entry);
+      }
       return 'open';
     }
     if (entry.state === 'ambiguous') {
@@ -1001,8 +1003,7 @@ export function createDialer(deps: DialerDeps): Dialer {
     logger.warn({ broadcastId: e.broadcastId, contactId: e.contactId, attempt: e.attempt, uuid: e.uuid, outcome, reason }, 'attempt finalised by the watchdog');
     clearTimeout(watchTimers.get(key));
     watchTimers.delete(key);
-    releaseSlot(key);
-    nc.publish(ACCOUNT_SIGNAL, JSON.stringify({ type: 'slot_released', key }));
+    await slots.release(key);
     await followUp(key, e);
   }
 
@@ -1057,14 +1058,7 @@ export function createDialer(deps: DialerDeps): Dialer {
         durable_name: CONSUMERS.dialerCallEvents,
         filter_subject: 'evt.call.>',
       });
-      const signals = nc.subscribe(ACCOUNT_SIGNAL, {
-        callback: (error, msg) => {
-          if (error) return;
-          const signal = safeJson(msg.data) as { type?: string; key?: string } | undefined;
-          if (signal?.type === 'slot_released' && typeof signal.key === 'string') releaseSlot(signal.key);
-        },
-      });
-      watchers.push({ stop: () => signals.unsubscribe() });
+      await slots.start();
       background.push(
         watchSpecs().catch((error) => logger.error({ err: error }, 'broadcast watch ended')),
         watchControl().catch((error) => logger.error({ err: error }, 'control watch ended')),
@@ -1094,12 +1088,12 @@ export function createDialer(deps: DialerDeps): Dialer {
       await eventsLoop?.stop();
       for (const watcher of watchers) watcher.stop();
       await Promise.allSettled(background);
-      for (const slot of slots.values()) clearTimeout(slot.timer);
+      await slots.stop();
       for (const timer of watchTimers.values()) clearTimeout(timer);
       watchTimers.clear();
     },
-    isReady: () => ready && !nc.isClosed(),
-    stats: () => ({ ...stats }),
+    isReady: () => ready && !nc.isClosed() && slots.isReady(),
+    stats: () => ({ ...stats, activeCalls: slots.held }),
   };
 }
 

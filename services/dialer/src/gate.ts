@@ -1,7 +1,7 @@
 /** Something that can be told when capacity may have freed up. */
 export interface GateTicket {
   priority: 'critical' | 'normal';
-  /** Extra condition (e.g. the broadcast's own concurrency cap); checked at each pump. */
+  /** Extra condition (e.g. the broadcast still running); checked at each pump. */
   eligible: () => boolean;
   grant: () => void;
   reject: (error: Error) => void;
@@ -14,18 +14,16 @@ export class GateClosedError extends Error {
 }
 
 /**
- * A priority semaphore: critical waiters are admitted before normal ones, normal ones in arrival
- * order (so broadcasts sharing the account take turns). Waiters whose own condition does not hold
- * are skipped without blocking those behind them.
+ * A local priority semaphore (one replica's pipeline places; the call caps shared by all replicas
+ * are in slots.ts): critical waiters are admitted before normal ones, normal ones in arrival order
+ * (so broadcasts sharing the account take turns). Waiters whose own condition does not hold are
+ * skipped without blocking those behind them.
  */
 export class PriorityGate {
   private inUse = 0;
   private readonly waiters: GateTicket[] = [];
 
-  constructor(
-    private capacity: number,
-    private readonly extra: () => boolean = () => true,
-  ) {}
+  constructor(private capacity: number) {}
 
   get size(): number {
     return this.inUse;
@@ -35,11 +33,8 @@ export class PriorityGate {
     return this.waiters.length;
   }
 
-  /**
-   * Wait for a place; the returned function gives it back (idempotent). `onGrant` runs synchronously
-   * at admission, so capacity it takes is seen by the next waiter checked in the same pump.
-   */
-  enter(priority: 'critical' | 'normal', eligible: () => boolean, signal?: AbortSignal, onGrant?: () => void): Promise<() => void> {
+  /** Wait for a place; the returned function gives it back (idempotent). */
+  enter(priority: 'critical' | 'normal', eligible: () => boolean, signal?: AbortSignal): Promise<() => void> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new GateClosedError('aborted'));
       const ticket: GateTicket = {
@@ -47,7 +42,6 @@ export class PriorityGate {
         eligible,
         grant: () => {
           signal?.removeEventListener('abort', onAbort);
-          onGrant?.();
           let released = false;
           resolve(() => {
             if (released) return;
@@ -74,7 +68,7 @@ export class PriorityGate {
     for (const priority of ['critical', 'normal'] as const) {
       for (let i = 0; i < this.waiters.length && this.inUse < this.capacity; ) {
         const ticket = this.waiters[i]!;
-        if (ticket.priority !== priority || !this.extra() || !ticket.eligible()) {
+        if (ticket.priority !== priority || !ticket.eligible()) {
           i += 1;
           continue;
         }

@@ -21,7 +21,8 @@ const logger = createLogger({ service: 'dialer', level: config.LOG_LEVEL });
 const nc = await connectNats(natsSettings(config, 'dialer'));
 const replicas = { replicas: config.NATS_REPLICAS };
 const jsm = await ensureStreams(nc, replicas);
-const buckets = await ensureBuckets(nc, replicas);
+// The call-slots bucket ends a leaked slot after CALL_SLOT_TIMEOUT_MS (nats-server 2.9 has no per-key TTL).
+const buckets = await ensureBuckets(nc, { ...replicas, slotMaxAgeMs: config.CALL_SLOT_TIMEOUT_MS });
 const voice = createVoiceClient({
   baseUrl: config.VOICE_API_URL,
   applicationId: config.VONAGE_APPLICATION_ID,

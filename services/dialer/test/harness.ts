@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  BUCKETS,
   BroadcastRequest,
   callEventSubject,
   dialJobSubject,
@@ -62,6 +63,8 @@ export class FakeVoiceApi {
   readonly lookups: string[] = [];
   /** The answer to `GET /v1/calls/{uuid}`; by default the call is unknown (404). */
   lookup: (uuid: string) => FakeReply = () => ({ status: 404, body: { title: 'Not found' } });
+  /** Told of each call created (answered 201), as the provider starts it. */
+  onCreated: ((call: SeenCall) => void) | undefined;
   private server?: Server;
   url = '';
 
@@ -95,7 +98,9 @@ export class FakeVoiceApi {
         };
         const reply = this.reply(seen, this.calls.length);
         const uuid = randomUUID();
-        this.calls.push({ ...seen, uuid, status: reply === 'hang' ? 0 : reply.status });
+        const call = { ...seen, uuid, status: reply === 'hang' ? 0 : reply.status };
+        this.calls.push(call);
+        if (call.status === 201) this.onCreated?.(call);
         if (reply === 'hang') return; // never answers: the client times out after sending
         const send = () => {
           res.writeHead(reply.status, { 'content-type': 'application/json' });
@@ -184,6 +189,11 @@ export class World {
   async stopDialers(): Promise<void> {
     await Promise.all(this.dialers.splice(0).map((d) => d.stop()));
     await Promise.all(this.connections.splice(0).map((nc) => nc.close()));
+  }
+
+  /** Forget every call slot (between tests, with no dialer running: calls left open would count). */
+  async resetSlots(): Promise<void> {
+    await this.jsm.streams.purge(`KV_${BUCKETS.slots}`);
   }
 
   async broadcast(id: string, input: Partial<BroadcastRequestInput> = {}, status: BroadcastControlState['status'] = 'running'): Promise<BroadcastSpec> {
