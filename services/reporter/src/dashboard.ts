@@ -136,7 +136,10 @@ export const dashboardHtml = /* html */ `<!doctype html>
     $('b-started').textContent = localTime(s.timings.firstCallAt) || '–';
     const notes = [];
     if (s.reason) notes.push(s.status + ': ' + s.reason);
-    if (s.retries && s.retries.waiting > 0) notes.push('waiting for ' + s.retries.waiting + (s.retries.waiting === 1 ? ' retry' : ' retries') + (s.retries.nextAt ? ', next at ' + localTime(s.retries.nextAt) : ''));
+    // Cancelled or expired: nobody more is called; the dialer closes each waiting contact when its retry comes due.
+    const closing = s.status === 'cancelled' ? ' as cancelled' : (s.lifecycle || []).some((e) => e.type === 'expired') ? ' (the broadcast expired)' : null;
+    if (s.retries && s.retries.waiting > 0 && closing !== null) notes.push(s.retries.waiting + (s.retries.waiting === 1 ? ' contact' : ' contacts') + ' waiting to be closed' + closing);
+    else if (s.retries && s.retries.waiting > 0) notes.push('waiting for ' + s.retries.waiting + (s.retries.waiting === 1 ? ' retry' : ' retries') + (s.retries.nextAt ? (Date.parse(s.retries.nextAt) <= Date.now() ? ', due now' : ', next at ' + localTime(s.retries.nextAt)) : ''));
     $('b-note').textContent = notes.join(' · ');
     // Controls only where they can act: nothing after the end, pause or resume depending on the state.
     for (const b of document.querySelectorAll('[data-action]')) {

@@ -34,7 +34,7 @@ Broadcasts:
       --name TEXT  --text TEXT | --audio-url URL  --language en-GB  --repeat N
       --list ID (repeatable)  --number NUMBER (repeatable)  --country CC
       --ack PROMPT            ask the person to press 1 to confirm
-      --max-attempts N  --retry-delay SECONDS  --cps N  --priority critical|normal
+      --max-attempts N  --retry-delay SECONDS (0 or more)  --cps N  --priority critical|normal
       --from NUMBER  --idempotency-key KEY
       --watch                 then follow it live until done  [--timeout SECONDS]
   watch ID [--timeout S]      live progress bars per outcome until every contact is final, then the summary
@@ -48,18 +48,21 @@ Docs:
 Every command but start/demo takes:
   --json                      machine-readable output (one JSON line)
   --nats URL                  or CLARION_NATS_URL / NATS_URL
-  --token TOKEN               or CLARION_API_TOKEN
+  --token TOKEN               or CLARION_API_TOKEN (write --token=VALUE when the value starts with '-')
   --contacts-url URL          or CLARION_CONTACTS_URL
   --reporter-url URL          or CLARION_REPORTER_URL
   Anything not given is read from .clarion/runtime.json, written by \`npm start\` (or CLARION_RUNTIME_FILE).
+  Any value that starts with '-' goes after '=': --retry-delay=-5, --token=-abc…
 
 Exit codes:
   0  success
   1  ran but did not succeed (request refused, broadcast halted or not done in --timeout,
-     an import that left out invalid rows: the rest is imported and the report lists them)
+     an import or a send that left out invalid numbers: the rest is imported or called and the
+     output lists them; a send where nobody can be called)
   2  bad usage or an invalid request (the message names each bad field)
   3  Clarion cannot be reached, the API token is refused, or a prerequisite (nats-server) is missing
   4  not found (a broadcast, the list given to import, a list named by send --list)
+  130  stopped with Ctrl-C (watch: the broadcast keeps running)
 `;
 
 type Handler = (args: string[], io: Io) => Promise<ExitCode>;
@@ -80,17 +83,24 @@ const COMMANDS: Record<string, Handler> = {
   asyncapi: asyncApiCommand,
 };
 
-/** The lines of USAGE about one command (its line and its indented options), or all of it. */
-function commandUsage(command: string): string {
+/** The lines of USAGE about one command (each of its lines with their indented options), or all of it. */
+function commandUsage(command: string, withCommonOptions = false): string {
   const lines = USAGE.split('\n');
-  const at = lines.findIndex((l) => l.startsWith(`  ${command} `) || l.includes(`| ${command} `));
-  if (at < 0) return USAGE;
-  const block = [lines[at]!.trim()];
-  for (const line of lines.slice(at + 1)) {
-    if (!line.startsWith('      ')) break;
-    block.push(line);
+  const block: string[] = [];
+  for (const [at, line] of lines.entries()) {
+    if (!(line.startsWith(`  ${command} `) || line.includes(`| ${command} `))) continue;
+    block.push(block.length === 0 ? line.trim() : line.trimEnd());
+    for (const option of lines.slice(at + 1)) {
+      if (!option.startsWith('      ')) break;
+      block.push(option.trimEnd());
+    }
   }
-  return `Usage: clarion ${block.map((l) => l.trimEnd()).join('\n')}\n\nRun \`clarion help\` for every command and option.\n`;
+  if (block.length === 0) return USAGE;
+  const common = lines.findIndex((l) => l.startsWith('Every command but start/demo'));
+  const commonBlock = withCommonOptions && command !== 'start' && command !== 'demo' && common >= 0
+    ? `\n${lines.slice(common, lines.indexOf('', common)).join('\n')}\n`
+    : '';
+  return `Usage: clarion ${block.join('\n')}\n${commonBlock}\nRun \`clarion help\` for every command, option and exit code.\n`;
 }
 
 async function main(argv: string[], io: Io): Promise<ExitCode> {
@@ -105,7 +115,7 @@ async function main(argv: string[], io: Io): Promise<ExitCode> {
     return EXIT.usage;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.out.write(USAGE);
+    io.out.write(commandUsage(command, true));
     return EXIT.ok;
   }
   try {

@@ -55,18 +55,70 @@ function safeJson(text: string): unknown {
   }
 }
 
+/** No reply in time to a NATS request (the request itself may still have been carried out). */
+export class NatsReplyTimeout extends Error {
+  override readonly name = 'NatsReplyTimeout';
+  constructor(
+    readonly subject: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`no reply on ${subject} within ${Math.round(timeoutMs / 1000)} s`);
+  }
+}
+
+/** No connection to NATS within the connect timeout. */
+export class NatsUnreachable extends Error {
+  override readonly name = 'NatsUnreachable';
+  constructor(
+    readonly url: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`no connection within ${Math.round(timeoutMs / 1000)} s`);
+  }
+}
+
+/** How long a broadcast request may take: contacts replies once the whole audience is enqueued. */
+export const BROADCAST_REPLY_TIMEOUT_MS = 120_000;
+
+async function request(nc: NatsConnection, subject: string, body: unknown, timeoutMs: number) {
+  try {
+    return await nc.request(subject, JSON.stringify(body), { timeout: timeoutMs });
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause;
+    if ((error as Error).name === 'TimeoutError' || (cause instanceof Error && cause.name === 'TimeoutError')) throw new NatsReplyTimeout(subject, timeoutMs);
+    throw error;
+  }
+}
+
 /** Send a broadcast request over NATS and return the validated reply. */
-export async function requestBroadcast(nc: NatsConnection, request: BroadcastRequestInput | unknown, timeoutMs = 60_000) {
-  const reply = await nc.request(BROADCAST_REQUEST, JSON.stringify(request), { timeout: timeoutMs });
+export async function requestBroadcast(nc: NatsConnection, body: BroadcastRequestInput | unknown, timeoutMs = BROADCAST_REPLY_TIMEOUT_MS) {
+  const reply = await request(nc, BROADCAST_REQUEST, body, timeoutMs);
   return BroadcastReply.parse(reply.json());
 }
 
 /** Pause, resume or cancel a broadcast over NATS. */
-export async function controlBroadcast(nc: NatsConnection, broadcastId: string, action: ControlAction, reason?: string) {
-  const reply = await nc.request(BROADCAST_CONTROL, JSON.stringify({ broadcastId, action, reason }), { timeout: 10_000 });
-  return reply.json<{ ok: boolean; error?: { message: string } }>();
+export async function controlBroadcast(nc: NatsConnection, broadcastId: string, action: ControlAction, reason?: string, timeoutMs = 10_000) {
+  const reply = await request(nc, BROADCAST_CONTROL, { broadcastId, action, reason }, timeoutMs);
+  return reply.json<{ ok: boolean; error?: { code?: string; message: string } }>();
 }
 
-export async function connect(natsUrl: string, name = 'clarion-cli'): Promise<NatsConnection> {
-  return connectNats({ servers: natsUrl, name });
+/**
+ * Connect for one command. connectNats waits for a first connection for ever (right for a service);
+ * a command gives up after `timeoutMs` so a stopped Clarion or a wrong URL is reported, not waited on.
+ */
+export async function connect(natsUrl: string, name = 'clarion-cli', timeoutMs = 5_000): Promise<NatsConnection> {
+  const pending = connectNats({ servers: natsUrl, name });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NatsUnreachable(natsUrl, timeoutMs)), timeoutMs);
+  });
+  try {
+    return await Promise.race([pending, timeout]);
+  } catch (error) {
+    // A connection that comes up after we gave up is closed at once; one that never does is dropped with the process.
+    pending.then((nc) => nc.close(), () => undefined);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,21 +33,25 @@ const json = <T>(run: Run): T => {
 /** Fictional numbers: +1 NXX 555-01xx; last digit 0-3 answer and confirm in voice-sim. */
 const LIST_NUMBERS = ['202', '312', '617'].flatMap((area) => Array.from({ length: 10 }, (_, i) => `+1${area}55501${String(i).padStart(2, '0')}`));
 
+/** A signed dev stack and the runtime file `npm start` writes, which the CLI finds through CLARION_RUNTIME_FILE. */
+async function startCliStack(seed: string): Promise<{ stack: Stack; dir: string; env: Record<string, string> }> {
+  const dir = mkdtempSync(join(tmpdir(), `clarion-${seed}-`));
+  const stack = await startStack({ stateDir: join(dir, 'state'), accountCps: 30, timeScale: 0.02, signed: true, logLevel: 'warn', seed });
+  const runtimeFile = join(dir, 'runtime.json');
+  writeFileSync(
+    runtimeFile,
+    JSON.stringify({ natsUrl: stack.natsUrl, apiToken: stack.secrets.apiToken, urls: Object.fromEntries(SERVICE_NAMES.map((n) => [n, stack.url(n)])) }),
+  );
+  return { stack, dir, env: { CLARION_RUNTIME_FILE: runtimeFile } };
+}
+
 describe('the clarion CLI against a running stack', () => {
   let stack: Stack;
   let dir: string;
   let runtimeEnv: Record<string, string>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'clarion-cli-'));
-    stack = await startStack({ stateDir: join(dir, 'state'), accountCps: 30, timeScale: 0.02, signed: true, logLevel: 'warn', seed: 'cli' });
-    // The same file `npm start` writes; the CLI finds it through CLARION_RUNTIME_FILE here.
-    const runtimeFile = join(dir, 'runtime.json');
-    writeFileSync(
-      runtimeFile,
-      JSON.stringify({ natsUrl: stack.natsUrl, apiToken: stack.secrets.apiToken, urls: Object.fromEntries(SERVICE_NAMES.map((n) => [n, stack.url(n)])) }),
-    );
-    runtimeEnv = { CLARION_RUNTIME_FILE: runtimeFile };
+    ({ stack, dir, env: runtimeEnv } = await startCliStack('cli'));
   }, 120_000);
 
   afterAll(async () => {
@@ -238,6 +242,95 @@ describe('the clarion CLI against a running stack', () => {
     const summary = json<{ done: boolean; attempts: number; acknowledgement: boolean; rates: { confirmationRate: number | null } }>(await clarion(['report', id, '--json'], runtimeEnv, dir));
     expect(summary).toMatchObject({ done: true, attempts: 3, acknowledgement: false, rates: { confirmationRate: null } });
   }, 180_000);
+});
+
+describe('what a fresh user tripped over (issue #8), against a running stack', () => {
+  let stack: Stack;
+  let dir: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    ({ stack, dir, env } = await startCliStack('cli-first-run'));
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('watch of an unknown id fails with exit 4 like report, instead of waiting for ever', async () => {
+    // Without the fix this waits until execFile's own timeout kills it (code -1).
+    const run = await new Promise<Run>((resolve) => {
+      execFile(process.execPath, [BIN, 'watch', 'b-nope'], { env: { PATH: process.env.PATH ?? '', ...env }, cwd: dir, timeout: 60_000 }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      });
+    });
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stderr).toContain('broadcast b-nope not found');
+  }, 90_000);
+
+  it('send with some invalid numbers keeps the broadcast, lists them as "number: reason" and exits 1 like import', async () => {
+    const run = await clarion(['send', '--name', 'partly invalid', '--text', 'Hello', '--number', '+12025550121', '--number', '020 7946 0002'], env, dir);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stdout).toMatch(/Broadcast b-\S+ created/);
+    expect(run.stdout).toMatch(/accepted\s+1/);
+    expect(run.stdout).toContain('\n  020 7946 0002: impossible number for US (no country given; read as US)\n');
+    expect(run.stdout).not.toContain('{"input"');
+  });
+
+  it('a cancelled broadcast shows contacts waiting to be closed as cancelled, not retries (watch and report)', async () => {
+    await fetch(`${stack.url('voice-sim')}/_sim/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ overrides: [{ match: '1469555017?', outcome: 'no_answer', ringSec: 1 }] }),
+    });
+    const numbers = ['+14695550170', '+14695550171'];
+    const sent = json<{ ok: boolean; broadcastId: string }>(
+      await clarion(['send', '--name', 'cancel while waiting', '--text', 'Hello', ...numbers.flatMap((n) => ['--number', n]), '--max-attempts', '2', '--retry-delay', '600', '--json'], env, dir),
+    );
+    const id = sent.broadcastId;
+    await waitFor(
+      async () => {
+        const run = await clarion(['report', id, '--json'], env, dir);
+        return run.code === 0 && json<{ retries: { waiting: number } }>(run).retries.waiting === 2 ? true : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500, message: 'both contacts wait for a retry' },
+    );
+    const before = await clarion(['report', id], env, dir);
+    expect(before.stdout).toMatch(/retries\s+waiting for 2 retries, next at /);
+    expect((await clarion(['cancel', id, '--reason', 'all clear'], env, dir)).code).toBe(0);
+    const report = await waitFor(
+      async () => {
+        const run = await clarion(['report', id], env, dir);
+        return run.stdout.includes(': cancelled') ? run : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, message: 'the reporter shows the cancel' },
+    );
+    expect(report.stdout).toMatch(/closing\s+2 contacts waiting to be closed as cancelled/);
+    expect(report.stdout).not.toMatch(/next at|retries/);
+    const watched = await clarion(['watch', id, '--timeout', '2'], env, dir);
+    expect(watched.stderr).toContain('2 contacts waiting to be closed as cancelled');
+    expect(watched.stderr).not.toContain('next at');
+  }, 180_000);
+
+  it('Ctrl-C during watch says the broadcast keeps running and exits 130', async () => {
+    await fetch(`${stack.url('voice-sim')}/_sim/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ overrides: [{ match: '1469555018?', outcome: 'no_answer', ringSec: 500 }] }),
+    });
+    const sent = json<{ broadcastId: string }>(await clarion(['send', '--name', 'long', '--text', 'Hello', '--number', '+14695550180', '--max-attempts', '1', '--json'], env, dir));
+    const id = sent.broadcastId;
+    const child = spawn(process.execPath, [BIN, 'watch', id], { env: { PATH: process.env.PATH ?? '', ...env }, cwd: dir });
+    let err = '';
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await waitFor(() => err.includes(id), { timeoutMs: 60_000, intervalMs: 100, message: 'watch draws its first line' });
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(err).toContain(`stopped watching; broadcast ${id} keeps running (clarion cancel ${id} to stop it)`);
+    await clarion(['cancel', id], env, dir);
+  }, 120_000);
 });
 
 describe('docs/asyncapi.yaml', () => {

@@ -3,9 +3,11 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parse as parseYaml } from 'yaml';
+import { randomUUID } from 'node:crypto';
 import { BroadcastRequest, FINAL_STATES, type ControlAction } from '@clarion/contracts';
-import { connect, controlBroadcast, requestBroadcast } from '../client.js';
-import { api, bar, CliError, countryOption, EXIT, need, numeric, parse, positive, printJson, resolveConnection, table, toCliError, type Connection, type ExitCode, type Io } from './context.js';
+import { normaliseNumber } from '@clarion/phone';
+import { connect, controlBroadcast, NatsReplyTimeout, requestBroadcast } from '../client.js';
+import { api, bar, CliError, countryOption, EXIT, need, nonNegative, numeric, parse, positive, printJson, resolveConnection, table, toCliError, type Connection, type ExitCode, type Io } from './context.js';
 
 /** The reporter's broadcast summary (GET /v1/broadcasts/:id). */
 export interface Summary {
@@ -40,52 +42,82 @@ function stateRows(counts: Record<string, number>): [string, number][] {
   return [...known, ...rest];
 }
 
-/** A time as the operator's local clock: `HH:MM:SS`, with the date when it is not today. */
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** The short name of the operator's time zone at `t` (`UTC`, `GMT+1`, `BST`), as the dashboard shows it. */
+function zoneName(t: Date): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZoneName: 'short' }).formatToParts(t).find((p) => p.type === 'timeZoneName')?.value ?? '';
+}
+
+/** A time as the operator's local clock with its zone: `HH:MM:SS GMT+1`, with the date when it is not today. */
 export function clockTime(iso: string, now = new Date()): string {
   const t = new Date(iso);
   if (Number.isNaN(t.getTime())) return iso;
-  const two = (n: number) => String(n).padStart(2, '0');
-  const time = `${two(t.getHours())}:${two(t.getMinutes())}:${two(t.getSeconds())}`;
+  const time = `${two(t.getHours())}:${two(t.getMinutes())}:${two(t.getSeconds())} ${zoneName(t)}`.trimEnd();
   return t.toDateString() === now.toDateString() ? time : `${t.getFullYear()}-${two(t.getMonth() + 1)}-${two(t.getDate())} ${time}`;
 }
 
-/** `waiting for N retries, next at HH:MM:SS`, or undefined when no contact waits for a retry. */
+/** A full local date and time with its zone (`2026-12-03 15:24:25 GMT+1`); JSON output keeps ISO UTC. */
+export function localTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return iso;
+  return `${t.getFullYear()}-${two(t.getMonth() + 1)}-${two(t.getDate())} ${two(t.getHours())}:${two(t.getMinutes())}:${two(t.getSeconds())} ${zoneName(t)}`.trimEnd();
+}
+
+/** Why nobody more is called although contacts still wait: the broadcast was cancelled or expired. */
+function closedBecause(s: Summary): 'cancelled' | 'expired' | undefined {
+  if (s.status === 'cancelled') return 'cancelled';
+  if ((s.lifecycle ?? []).some((e) => e.type === 'expired')) return 'expired';
+  return undefined;
+}
+
+/**
+ * `waiting for N retries, next at HH:MM:SS` (`due now` once that time passed), or, for a cancelled or
+ * expired broadcast, `N contacts waiting to be closed as cancelled` (no more calls are placed; the dialer
+ * closes each when its retry comes due). Undefined when no contact waits for a retry.
+ */
 export function retryNote(s: Summary, now = new Date()): string | undefined {
   const waiting = s.retries?.waiting ?? s.counts.waiting_retry ?? 0;
   if (waiting <= 0) return undefined;
+  const closed = closedBecause(s);
+  const contacts = `${waiting} ${waiting === 1 ? 'contact' : 'contacts'}`;
+  if (closed === 'cancelled') return `${contacts} waiting to be closed as cancelled`;
+  if (closed === 'expired') return `${contacts} waiting to be closed (the broadcast expired)`;
   const next = s.retries?.nextAt;
-  return `waiting for ${waiting} ${waiting === 1 ? 'retry' : 'retries'}${next ? `, next at ${clockTime(next, now)}` : ''}`;
+  const due = next ? (Date.parse(next) <= now.getTime() ? ', due now' : `, next at ${clockTime(next, now)}`) : '';
+  return `waiting for ${waiting} ${waiting === 1 ? 'retry' : 'retries'}${due}`;
 }
 
 /** The status, with the reason it was paused, cancelled or halted. */
 const statusText = (s: Summary) => `${s.status}${s.reason ? ` (${s.reason})` : ''}`;
 
 /** The closing report of one broadcast. */
-export function renderSummary(s: Summary): string {
+export function renderSummary(s: Summary, now = new Date()): string {
   const audience = s.audience ?? s.final + s.pending;
   const pct = (n: number | null) => (n === null ? '—' : `${Math.round(n * 1000) / 10}%`);
-  const retries = retryNote(s);
+  const retries = retryNote(s, now);
   const lines = [
     `Broadcast ${s.id}${s.name ? ` "${s.name}"` : ''}: ${statusText(s)}`,
     '',
     table([
       ['audience', audience],
       ['final', `${s.final}${s.pending > 0 ? `  (${s.pending} not final yet)` : ''}`],
-      ...(retries ? ([['retries', retries]] as [string, string][]) : []),
+      ...(retries ? ([[closedBecause(s) ? 'closing' : 'retries', retries]] as [string, string][]) : []),
       ['calls placed', s.attempts],
       ['answer rate', pct(s.rates.answerRate)],
       // A broadcast that asks nobody to confirm has no confirmation rate, rather than 0 %.
       ['confirmation rate', s.acknowledgement === false ? 'n/a (nobody was asked to confirm)' : pct(s.rates.confirmationRate)],
       ['calls per minute', s.rates.callsPerMinute ?? '—'],
-      ['started', s.timings.firstCallAt ?? '—'],
-      ...(s.done ? [] : ([['expected end', s.eta ?? '—']] as [string, string][])),
-      ['completed', s.timings.completedAt ?? '—'],
+      ['started', localTime(s.timings.firstCallAt)],
+      ...(s.done ? [] : ([['expected end', localTime(s.eta)]] as [string, string][])),
+      ['completed', localTime(s.timings.completedAt)],
     ]),
     '',
     '  state                 contacts',
     ...stateRows(s.counts).map(([state, n]) => `  ${state.padEnd(20)}${String(n).padStart(8)}${FINAL.has(state) ? '' : '  (in progress)'}`),
     ...((s.lifecycle ?? []).length > 0
-      ? ['', '  history', ...(s.lifecycle ?? []).map((e) => `  ${e.at}  ${e.type.padEnd(9)}${e.reason ? `  ${e.reason}` : ''}`)]
+      ? ['', '  history', ...(s.lifecycle ?? []).map((e) => `  ${localTime(e.at)}  ${e.type.padEnd(9)}${e.reason ? `  ${e.reason}` : ''}`)]
       : []),
     '',
   ];
@@ -108,10 +140,42 @@ const PLAIN_REPEAT_MS = 60_000;
 
 const isOver = (s: Summary) => s.done || s.status === 'halted' || (s.status === 'cancelled' && s.pending === 0);
 
+/** How long `watch` keeps asking for an id the reporter does not know: a broadcast just sent may not have reached it yet. */
+export const WATCH_UNKNOWN_GRACE_MS = 3_000;
+
 /** Follow a broadcast until every contact is final (or it halts), drawing bars, then the summary. */
-export async function watch(conn: Connection, id: string, io: Io, options: { json: boolean; timeoutMs?: number; intervalMs?: number }): Promise<ExitCode> {
+export async function watch(
+  conn: Connection,
+  id: string,
+  io: Io,
+  options: { json: boolean; timeoutMs?: number; intervalMs?: number; unknownGraceMs?: number },
+): Promise<ExitCode> {
+  // Ctrl-C: say that only the watching stopped, not the broadcast, and exit 130 as a shell would.
+  let onInterrupt: (() => void) | undefined;
+  const interrupted = new Promise<ExitCode>((resolve) => {
+    onInterrupt = () => {
+      io.err.write(`\nstopped watching; broadcast ${id} keeps running (clarion cancel ${id} to stop it)\n`);
+      resolve(EXIT.interrupted);
+    };
+    process.once('SIGINT', onInterrupt);
+  });
+  try {
+    return await Promise.race([follow(conn, id, io, options), interrupted]);
+  } finally {
+    if (onInterrupt) process.removeListener('SIGINT', onInterrupt);
+  }
+}
+
+async function follow(
+  conn: Connection,
+  id: string,
+  io: Io,
+  options: { json: boolean; timeoutMs?: number; intervalMs?: number; unknownGraceMs?: number },
+): Promise<ExitCode> {
   const reporter = api(conn, 'reporter');
-  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  const started = Date.now();
+  const deadline = options.timeoutMs === undefined ? Infinity : started + options.timeoutMs;
+  const unknownUntil = Math.min(deadline, started + (options.unknownGraceMs ?? WATCH_UNKNOWN_GRACE_MS));
   const tty = io.err.isTTY === true;
   let drawn = 0;
   let lastLine = '';
@@ -121,11 +185,13 @@ export async function watch(conn: Connection, id: string, io: Io, options: { jso
     try {
       summary = await reporter.get<Summary>(`/v1/broadcasts/${encodeURIComponent(id)}`);
     } catch (error) {
-      // The reporter learns of a broadcast from its first event; a fresh id may 404 briefly.
-      if (!(error instanceof CliError && error.exitCode === EXIT.notFound && summary === undefined && Date.now() < deadline)) throw error;
+      // The reporter learns of a broadcast from its first event: a fresh id may 404 briefly, an unknown one for ever.
+      if (!(error instanceof CliError && error.exitCode === EXIT.notFound && summary === undefined)) throw error;
+      if (Date.now() >= unknownUntil) throw error;
     }
+    const now = new Date();
     if (summary && !options.json) {
-      const block = renderLive(summary);
+      const block = renderLive(summary, now);
       if (tty) {
         // Back to the top of the last block and clear below: the number of states can shrink.
         io.err.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}\r\x1b[J${block.join('\n')}\n`);
@@ -133,7 +199,7 @@ export async function watch(conn: Connection, id: string, io: Io, options: { jso
       } else {
         // Not a terminal: one plain line whenever the status, the final count or the retries waiting
         // move, and again now and then, so a long retry delay never looks like a hang.
-        const key = `${statusText(summary)}/${summary.final}/${retryNote(summary) ?? ''}`;
+        const key = `${statusText(summary)}/${summary.final}/${retryNote(summary, now) ?? ''}`;
         if (key !== lastLine || Date.now() - lastPrinted >= PLAIN_REPEAT_MS) {
           io.err.write(`${block[0]}\n`);
           lastLine = key;
@@ -216,7 +282,7 @@ export async function sendCommand(args: string[], io: Io): Promise<ExitCode> {
   if (values.from !== undefined) request.from = values.from;
   if (values.ack !== undefined) request.acknowledgement = { ...asObject(request.acknowledgement), prompt: values.ack };
   if (values['max-attempts'] !== undefined) retry.maxAttempts = numeric(values['max-attempts'], '--max-attempts');
-  if (values['retry-delay'] !== undefined) retry.delaySeconds = numeric(values['retry-delay'], '--retry-delay');
+  if (values['retry-delay'] !== undefined) retry.delaySeconds = nonNegative(values['retry-delay'], '--retry-delay');
   if (values.cps !== undefined) pacing.callsPerSecond = positive(values.cps, '--cps');
   if (values.priority !== undefined) request.priority = values.priority;
   request.message = message;
@@ -237,6 +303,26 @@ export async function sendCommand(args: string[], io: Io): Promise<ExitCode> {
     return EXIT.usage;
   }
 
+  // Inline numbers alone, none of them callable: refuse before anything is created (contacts reads them the same way).
+  const { audience: parsedAudience } = checked.data;
+  if (parsedAudience.listIds.length === 0) {
+    const invalid = parsedAudience.numbers.flatMap((item) => {
+      // As contacts reads it: an object with its own country, or a bare string.
+      const detail = typeof item === 'object' && item !== null ? item : undefined;
+      const input = detail ? detail.number : typeof item === 'string' ? item : '';
+      const result = normaliseNumber(input, { country: detail?.country, defaultCountry: parsedAudience.defaultCountry, timezone: detail?.timezone });
+      return result.ok ? [] : [{ input, reason: result.reason }];
+    });
+    if (invalid.length > 0 && invalid.length === parsedAudience.numbers.length) {
+      const message = `nobody would be called: ${invalid.length === 1 ? 'the only number is' : `all ${invalid.length} numbers are`} invalid; no broadcast was created`;
+      if (values.json) printJson(io, { ok: false, error: { code: 'no_audience', message }, invalid });
+      else io.err.write(`clarion: ${message}\n${invalidLines(invalid, invalid.length)}`);
+      return EXIT.failed;
+    }
+  }
+  // A key makes a retry after a lost reply safe: the same key returns the same broadcast.
+  if (request.idempotencyKey === undefined) request.idempotencyKey = `cli-${randomUUID()}`;
+
   const conn = resolveConnection(values, io);
   const natsUrl = need(conn, 'natsUrl');
   let reply;
@@ -248,6 +334,13 @@ export async function sendCommand(args: string[], io: Io): Promise<ExitCode> {
       await nc.close();
     }
   } catch (error) {
+    if (error instanceof NatsReplyTimeout) {
+      throw new CliError(
+        EXIT.failed,
+        `${error.message} from the contacts service (NATS at ${natsUrl}); a large audience can take longer to enqueue. ` +
+          `The broadcast may still be created: check \`clarion report\`, or send again with --idempotency-key ${String(request.idempotencyKey)} (it returns the same broadcast, never a second one)`,
+      );
+    }
     throw toCliError(error, `NATS at ${natsUrl}`);
   }
   if (!reply.ok) {
@@ -258,7 +351,8 @@ export async function sendCommand(args: string[], io: Io): Promise<ExitCode> {
     }
     return reply.error.code === 'invalid_request' ? EXIT.usage : reply.error.code === 'unknown_list' ? EXIT.notFound : EXIT.failed;
   }
-  if (!values.json || !values.watch) {
+  const nobody = reply.counts.accepted === 0;
+  if (!values.json || !values.watch || nobody) {
     if (values.json) printJson(io, reply);
     else {
       io.out.write(
@@ -270,12 +364,24 @@ export async function sendCommand(args: string[], io: Io): Promise<ExitCode> {
             ['suppressed', reply.counts.suppressed],
           ])}\n`,
       );
-      for (const i of (reply.invalid ?? []).slice(0, 10)) io.out.write(`  invalid: ${JSON.stringify(i)}\n`);
-      if (!values.watch) io.out.write(`Follow it with: clarion watch ${reply.broadcastId}\n`);
+      io.out.write(invalidLines(reply.invalid ?? [], reply.counts.invalid));
+      if (nobody) io.err.write(`clarion: nobody will be called: no contact of broadcast ${reply.broadcastId} was accepted\n`);
+      else if (!values.watch) io.out.write(`Follow it with: clarion watch ${reply.broadcastId}\n`);
     }
   }
-  if (!values.watch) return EXIT.ok;
-  return watch(conn, reply.broadcastId, io, { json: values.json, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+  // Numbers left out are an input problem the caller must see, as for \`import\`: exit 1 even though the rest is called.
+  const leftOut = nobody || reply.counts.invalid > 0 ? EXIT.failed : EXIT.ok;
+  if (!values.watch || nobody) return leftOut;
+  // Just created: the reporter may take a moment to hear of it, so allow it longer than `watch ID` does.
+  const watched = await watch(conn, reply.broadcastId, io, { json: values.json, unknownGraceMs: 60_000, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+  return watched === EXIT.ok ? leftOut : watched;
+}
+
+/** Invalid inline numbers, one a line (`  020 7946 0002: impossible number for US …`), the first ten. */
+function invalidLines(invalid: { input: string; reason: string }[], total: number): string {
+  const shown = invalid.slice(0, 10).map((i) => `  ${i.input}: ${i.reason}\n`);
+  if (total > shown.length) shown.push(`  … and ${total - shown.length} more invalid (use --json for those listed)\n`);
+  return shown.join('');
 }
 
 /** `clarion watch ID [--timeout S]`. */
@@ -302,6 +408,9 @@ export async function controlCommand(action: ControlAction, args: string[], io: 
       await nc.close();
     }
   } catch (error) {
+    if (error instanceof NatsReplyTimeout) {
+      throw new CliError(EXIT.failed, `${error.message} from the contacts service (NATS at ${natsUrl}); check with \`clarion report ${id}\` whether the ${action} took effect`);
+    }
     throw toCliError(error, `NATS at ${natsUrl}`);
   }
   if (values.json) printJson(io, reply);

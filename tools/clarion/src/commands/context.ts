@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ApiError, restClient } from '../client.js';
+import { ApiError, NatsUnreachable, restClient } from '../client.js';
 import { countryCode } from '@clarion/phone';
 import { REPO_ROOT } from '../stack.js';
 
@@ -14,6 +14,8 @@ export const EXIT = {
   /** Clarion cannot be reached or a prerequisite (nats-server, settings) is missing. */
   unavailable: 3,
   notFound: 4,
+  /** Stopped with Ctrl-C (128 + SIGINT), as a shell reports it. */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -129,6 +131,7 @@ export function toCliError(error: unknown, where: string): CliError {
     if (error.status >= 400 && error.status < 500) return new CliError(EXIT.usage, error.message, error.body);
     return new CliError(EXIT.failed, error.message, error.body);
   }
+  if (error instanceof NatsUnreachable) return new CliError(EXIT.unavailable, `cannot reach ${where} (${error.message}); is Clarion running?`);
   const text = error instanceof Error ? `${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ''}` : String(error);
   if (/ECONNREFUSED|fetch failed|ENOTFOUND|CONNECTION_REFUSED|no responders|503/i.test(text)) {
     return new CliError(EXIT.unavailable, `cannot reach ${where} (${text}); is Clarion running?`);
@@ -145,7 +148,14 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(
   try {
     return parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: allowPositionals as true, strict: true });
   } catch (error) {
-    throw new CliError(EXIT.usage, (error as Error).message);
+    const message = (error as Error).message;
+    // `--token -abc` or `--retry-delay -5`: parseArgs reads the value as an option; say how to write it.
+    const flag = /^Option '(--[\w-]+)' argument is ambiguous/.exec(message)?.[1];
+    const value = flag === undefined ? undefined : args[args.indexOf(flag) + 1];
+    if (flag !== undefined && value !== undefined) {
+      throw new CliError(EXIT.usage, `${flag} ${flag === '--token' ? '-…' : value}: a value that starts with '-' is read as an option; write ${flag}=${flag === '--token' ? '<token>' : value}`);
+    }
+    throw new CliError(EXIT.usage, message);
   }
 }
 
@@ -171,6 +181,14 @@ export function positive(value: string | undefined, flag: string): number | unde
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!(n > 0)) throw new CliError(EXIT.usage, `${flag} must be a positive number, got "${value}"`);
+  return n;
+}
+
+/** A number option that may be 0 but not negative (a delay), or a usage error naming the flag. */
+export function nonNegative(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) throw new CliError(EXIT.usage, `${flag} must be a positive number (or 0), got "${value}"`);
   return n;
 }
 
