@@ -3,3 +3,4 @@ export * from './messages.js';
 export * from './outcome.js';
 export * from './errors.js';
 export * from './contact-vars.js';
+export * from './rest.js';

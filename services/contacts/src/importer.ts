@@ -1,9 +1,9 @@
-import { isTimeZone } from '@clarion/contracts';
+import { isTimeZone, type ImportReport } from '@clarion/contracts';
 import { normaliseNumber } from '@clarion/phone';
 import type { BulkOperation } from '@clarion/store';
 import type { ColumnMap } from './columns.js';
 import { newId } from './ids.js';
-import { isDuplicateKey, type ContactData, type ContactDoc, type ImportData, type ImportDoc, type Repos } from './repo.js';
+import { isDuplicateKey, type ContactData, type ContactDoc, type ImportDoc, type Repos } from './repo.js';
 
 /** How an import treats numbers already in the list. */
 export type ImportMode = 'add' | 'upsert' | 'replace';
@@ -28,8 +28,6 @@ interface Candidate {
   contact: ContactData;
 }
 
-/** The import report returned by POST /v1/lists/:id/import and GET /v1/imports/:jobId. */
-export type ImportReport = ImportData & { jobId: string };
 
 export function reportOf(doc: ImportDoc): ImportReport {
   const { _id, ...rest } = doc;

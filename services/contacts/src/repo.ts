@@ -1,3 +1,4 @@
+import type { ImportData } from '@clarion/contracts';
 import { DuplicateKeyError, type Collection, type Doc, type Store } from '@clarion/store';
 
 /** A contact list. */
@@ -46,29 +47,6 @@ export interface ImportDoc extends Doc, ImportData {
   _id: string;
 }
 
-/** The counters and findings of an import. */
-export interface ImportData {
-  listId: string;
-  status: 'running' | 'completed' | 'failed';
-  mode: 'add' | 'upsert' | 'replace';
-  rowsRead: number;
-  imported: number;
-  updated: number;
-  unchanged: number;
-  removed: number;
-  flagged: number;
-  invalidCount: number;
-  duplicateCount: number;
-  /** Rows whose number had an extension ("ext 9", "x12"): imported with the main number, the extension not dialled. */
-  extensionDroppedCount: number;
-  /** Rows are file lines for CSV (header = line 1; a record spanning lines has its first line), array positions from 1 for JSON. */
-  invalid: { row: number; reason: string }[];
-  duplicate: { row: number; of: number }[];
-  extensionDropped: { row: number; extension: string }[];
-  startedAt: string;
-  finishedAt?: string;
-  error?: string;
-}
 
 /** The collections of the contacts service. */
 export interface Repos {

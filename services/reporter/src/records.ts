@@ -1,4 +1,16 @@
-import { classifyAttempt, FINAL_STATES, REACHED_OUTCOMES, type AttemptOutcome, type BroadcastCounts } from '@clarion/contracts';
+import {
+  classifyAttempt,
+  FINAL_STATES,
+  REACHED_OUTCOMES,
+  type AttemptOutcome,
+  type BroadcastCounts,
+  type BroadcastStatus,
+  type BroadcastSummary,
+  type RetryWindow,
+} from '@clarion/contracts';
+
+// The summary the REST API, the SSE stream and the dashboard show: its shape is shared with the CLI.
+export type { BroadcastStatus, BroadcastSummary, RetryWindow };
 
 /** Collection names; prefixed so they never collide with the contacts service's own collections. */
 export const COLLECTIONS = {
@@ -12,7 +24,6 @@ export const PENDING_STATES = ['queued', 'calling', 'waiting_retry'] as const;
 export type PendingState = (typeof PENDING_STATES)[number];
 export const FINAL_STATE_SET: ReadonlySet<string> = new Set(FINAL_STATES);
 
-export type BroadcastStatus = 'created' | 'running' | 'paused' | 'cancelled' | 'halted' | 'completed';
 
 /** One broadcast as stored; every field is written with commutative operators ($min/$max/$addToSet/$set of constants). */
 export interface BroadcastDoc {
@@ -180,39 +191,6 @@ export function viewContact(doc: ContactDoc) {
   };
 }
 export type ContactView = ReturnType<typeof viewContact>;
-
-/** The summary the REST API, the SSE stream and the dashboard show. */
-export interface BroadcastSummary {
-  id: string;
-  name: string | null;
-  priority: string | null;
-  status: BroadcastStatus;
-  /** Why it was cancelled or halted, or, while paused, why it was paused. */
-  reason: string | null;
-  /** Pauses, resumes, cancels, halts and expiries, oldest first, each with its reason. */
-  lifecycle: { at: string; type: string; reason: string | null }[];
-  /** Whether people are asked to confirm with a key (null: not known); without it there is no confirmation rate. */
-  acknowledgement: boolean | null;
-  audience: number | null;
-  counts: Record<string, number>;
-  pending: number;
-  final: number;
-  done: boolean;
-  attempts: number;
-  timings: { createdAt: string | null; firstCallAt: string | null; lastCallAt: string | null; completedAt: string | null };
-  rates: { callsPerMinute: number | null; answerRate: number | null; confirmationRate: number | null };
-  /** Contacts waiting out a retry delay, and when the first and the last of those retries are due. */
-  retries: RetryWindow & { waiting: number };
-  /** When every contact should be final: from the call rate, and never before the last scheduled retry is due. */
-  eta: string | null;
-  etaSeconds: number | null;
-}
-
-/** Due times (ISO) of the retries scheduled for contacts now waiting. */
-export interface RetryWindow {
-  nextAt: string | null;
-  lastAt: string | null;
-}
 
 /** Final states that mean the contact was actually called (the denominator of the answer rate). */
 const CALLED_STATES = new Set(['acknowledged', 'answered', 'voicemail', 'busy', 'no_answer', 'rejected', 'failed', 'invalid_number', 'unknown']);

@@ -4,33 +4,16 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parse as parseYaml } from 'yaml';
 import { randomUUID } from 'node:crypto';
-import { BroadcastRequest, FINAL_STATES, type ControlAction } from '@clarion/contracts';
+import { BroadcastRequest, FINAL_STATES, type BroadcastSummary, type ControlAction } from '@clarion/contracts';
 import { normaliseNumber } from '@clarion/phone';
 import { connect, controlBroadcast, NatsReplyTimeout, requestBroadcast } from '../client.js';
 import { api, bar, CliError, countryOption, EXIT, need, nonNegative, numeric, parse, positive, printJson, resolveConnection, table, toCliError, type Connection, type ExitCode, type Io } from './context.js';
 
-/** The reporter's broadcast summary (GET /v1/broadcasts/:id). */
-export interface Summary {
-  id: string;
-  name?: string | null;
-  status: string;
-  /** Why it was cancelled or halted, or, while paused, why it was paused. */
-  reason?: string | null;
-  lifecycle?: { at: string; type: string; reason: string | null }[];
-  /** Whether people are asked to confirm with a key (null: not known). */
-  acknowledgement?: boolean | null;
-  audience: number | null;
-  counts: Record<string, number>;
-  pending: number;
-  final: number;
-  done: boolean;
-  attempts: number;
-  timings: { createdAt: string | null; firstCallAt: string | null; lastCallAt: string | null; completedAt: string | null };
-  rates: { callsPerMinute: number | null; answerRate: number | null; confirmationRate: number | null };
-  /** Contacts waiting out a retry delay and when their retries are due. */
-  retries?: { waiting: number; nextAt: string | null; lastAt: string | null };
-  eta: string | null;
-}
+/** Fields of the summary older reporters do not send: the CLI reads them only when present. */
+type NewerSummaryFields = 'name' | 'priority' | 'reason' | 'lifecycle' | 'acknowledgement' | 'retries' | 'etaSeconds';
+
+/** The reporter's broadcast summary (GET /v1/broadcasts/:id), read leniently: any status is shown as it comes. */
+export type Summary = Omit<BroadcastSummary, NewerSummaryFields | 'status'> & Partial<Pick<BroadcastSummary, NewerSummaryFields>> & { status: string };
 
 const FINAL = new Set<string>(FINAL_STATES);
 const ORDER = ['acknowledged', 'answered', 'voicemail', 'busy', 'no_answer', 'rejected', 'failed', 'invalid_number', 'unknown', 'suppressed', 'duplicate', 'expired', 'cancelled', 'outside_window'];

@@ -2,6 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { api, bar, CliError, columnMapping, countryOption, EXIT, importProblem, MAP_OPTIONS, parse, printJson, resolveConnection, table, toCliError, type ExitCode, type Io } from './context.js';
+import type { ImportReport as SharedImportReport } from '@clarion/contracts';
 
 interface ListView {
   id: string;
@@ -42,26 +43,11 @@ export async function listsCommand(args: string[], io: Io): Promise<ExitCode> {
   throw new CliError(EXIT.usage, `unknown lists command "${sub}" (create, list)`);
 }
 
-export interface ImportReport {
-  jobId: string;
-  status: 'running' | 'completed' | 'failed';
-  mode: string;
-  rowsRead: number;
-  imported: number;
-  updated: number;
-  unchanged: number;
-  removed: number;
-  flagged: number;
-  invalidCount: number;
-  duplicateCount: number;
-  /** Numbers imported without the extension written after them (absent from reports of older services). */
-  extensionDroppedCount?: number;
-  /** Rows are lines of the file (header = line 1). */
-  invalid: { row: number; reason: string }[];
-  duplicate: { row: number; of: number }[];
-  extensionDropped?: { row: number; extension: string }[];
-  error?: string;
-}
+/** Fields of the import report older contacts services do not send: the CLI reads them only when present. */
+type NewerImportFields = 'extensionDroppedCount' | 'extensionDropped';
+
+/** The contacts service's import report (POST /v1/lists/:id/import, GET /v1/imports/:jobId), read leniently. */
+export type ImportReport = Omit<SharedImportReport, NewerImportFields> & Partial<Pick<SharedImportReport, NewerImportFields>>;
 
 const MODES = ['add', 'upsert', 'replace'];
 
