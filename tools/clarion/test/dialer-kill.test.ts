@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { FINAL_STATES } from '@clarion/contracts';
 import { waitFor } from '@clarion/testkit';
 import type { NatsConnection } from '@clarion/nats';
-import { startStack, type Stack } from '../src/stack.js';
-import { connect, requestBroadcast } from '../src/client.js';
+import type { Stack } from '../src/stack.js';
+import { useStack } from './stack-support.js';
+import { requestBroadcast } from '../src/client.js';
 import { fictionalNumbers } from '../src/fixtures.js';
 import { doubledAttempts, finalTotal, firstAttemptContacts, simCalls, simConfig, simStats, waitForSummary } from './dialer-support.js';
 
@@ -20,29 +18,16 @@ const NUMBERS = fictionalNumbers(600);
 describe('dialer: crashes and ambiguous creates against voice-sim', () => {
   let stack: Stack;
   let nc: NatsConnection;
-  let stateDir: string;
-
-  beforeAll(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'clarion-dialer-kill-'));
-    stack = await startStack({
-      stateDir,
-      accountCps: CPS,
-      simCps: CPS,
-      timeScale: 0.01,
-      dialerReplicas: 3,
-      logLevel: 'warn',
-      seed: 'dialer-kill',
-      // A killed replica's unacked jobs come back after 3 s; an unresolved claim is settled after 5 s.
-      env: { dialer: { ACK_WAIT_MS: '3000', AMBIGUITY_TIMEOUT_MS: '5000', CLAIM_GRACE_MS: '3000', VOICE_API_TIMEOUT_MS: '1500' } },
-    });
-    nc = await connect(stack.natsUrl, 'dialer-kill-test');
-  });
-
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  });
+  useStack('dialer-kill', {
+    accountCps: CPS,
+    simCps: CPS,
+    timeScale: 0.01,
+    dialerReplicas: 3,
+    logLevel: 'warn',
+    seed: 'dialer-kill',
+    // A killed replica's unacked jobs come back after 3 s; an unresolved claim is settled after 5 s.
+    env: { dialer: { ACK_WAIT_MS: '3000', AMBIGUITY_TIMEOUT_MS: '5000', CLAIM_GRACE_MS: '3000', VOICE_API_TIMEOUT_MS: '1500' } },
+  }, (suite) => ({ stack, nc } = suite));
 
   const broadcast = async (name: string, numbers: string[]) => {
     const reply = await requestBroadcast(nc, {

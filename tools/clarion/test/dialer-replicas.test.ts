@@ -1,13 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { FINAL_STATES } from '@clarion/contracts';
 import { waitFor } from '@clarion/testkit';
 import type { NatsConnection } from '@clarion/nats';
-import { startStack, type Stack } from '../src/stack.js';
+import type { Stack } from '../src/stack.js';
+import { useStack } from './stack-support.js';
 import { attemptOf } from '../src/demo.js';
-import { connect, controlBroadcast, requestBroadcast } from '../src/client.js';
+import { controlBroadcast, requestBroadcast } from '../src/client.js';
 import { fictionalNumbers } from '../src/fixtures.js';
 import {
   doubledAttempts,
@@ -25,28 +23,15 @@ const NUMBERS = fictionalNumbers(1000);
 describe('dialer: three replicas against voice-sim', () => {
   let stack: Stack;
   let nc: NatsConnection;
-  let stateDir: string;
-
-  beforeAll(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'clarion-dialer-replicas-'));
-    stack = await startStack({
-      stateDir,
-      accountCps: CPS,
-      simCps: CPS,
-      timeScale: 0.01,
-      dialerReplicas: 3,
-      logLevel: 'warn',
-      seed: 'dialer-replicas',
-      env: { dialer: { BREAKER_COOLDOWN_MS: '600000' } },
-    });
-    nc = await connect(stack.natsUrl, 'dialer-replicas-test');
-  });
-
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  });
+  useStack('dialer-replicas', {
+    accountCps: CPS,
+    simCps: CPS,
+    timeScale: 0.01,
+    dialerReplicas: 3,
+    logLevel: 'warn',
+    seed: 'dialer-replicas',
+    env: { dialer: { BREAKER_COOLDOWN_MS: '600000' } },
+  }, (suite) => ({ stack, nc } = suite));
 
   const broadcast = async (request: Record<string, unknown>) => {
     const reply = await requestBroadcast(nc, { message: { text: 'Test alert.' }, retry: { maxAttempts: 1 }, ...request });

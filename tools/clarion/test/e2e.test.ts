@@ -1,15 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { BUCKETS, FINAL_STATES, STREAMS } from '@clarion/contracts';
 import { waitFor } from '@clarion/testkit';
 import type { NatsConnection } from '@clarion/nats';
-import { startStack, type Stack } from '../src/stack.js';
+import type { Stack } from '../src/stack.js';
+import { useStack } from './stack-support.js';
 import { checkGroundTruth, attemptOf } from '../src/demo.js';
-import { connect, requestBroadcast, restClient } from '../src/client.js';
+import { requestBroadcast, restClient } from '../src/client.js';
 
 interface Summary {
   status: string;
@@ -30,19 +29,7 @@ const NUMBERS = AREAS.flatMap((area) => Array.from({ length: 10 }, (_, i) => `+1
 describe('a whole broadcast, end to end, on the embedded default', () => {
   let stack: Stack;
   let nc: NatsConnection;
-  let stateDir: string;
-
-  beforeAll(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'clarion-e2e-'));
-    stack = await startStack({ stateDir, accountCps: 50, timeScale: 0.01, signed: true, logLevel: 'warn', seed: 'e2e' });
-    nc = await connect(stack.natsUrl, 'e2e-test');
-  });
-
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-  });
+  useStack('e2e', { accountCps: 50, timeScale: 0.01, signed: true, logLevel: 'warn', seed: 'e2e' }, (suite) => ({ stack, nc } = suite));
 
   it('calls every contact once per attempt and reports exactly what voice-sim did', async () => {
     const contacts = restClient(stack.url('contacts'), stack.secrets.apiToken);

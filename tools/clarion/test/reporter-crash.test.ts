@@ -1,12 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { waitFor } from '@clarion/testkit';
 import type { NatsConnection } from '@clarion/nats';
-import { startStack, type Stack } from '../src/stack.js';
+import type { Stack } from '../src/stack.js';
+import { useStack } from './stack-support.js';
 import { attemptOf } from '../src/demo.js';
-import { connect, requestBroadcast, restClient } from '../src/client.js';
+import { requestBroadcast, restClient } from '../src/client.js';
 import { fictionalNumbers } from '../src/fixtures.js';
 
 interface Summary {
@@ -47,19 +46,7 @@ const CONTACTS = 300;
 describe('reporter SIGKILLed mid-broadcast and restarted', () => {
   let stack: Stack;
   let nc: NatsConnection;
-  let stateDir: string;
-
-  beforeAll(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'clarion-reporter-crash-'));
-    stack = await startStack({ stateDir, accountCps: 50, timeScale: 0.01, logLevel: 'warn', seed: 'reporter-crash' });
-    nc = await connect(stack.natsUrl, 'reporter-crash-test');
-  });
-
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-  });
+  useStack('reporter-crash', { accountCps: 50, timeScale: 0.01, logLevel: 'warn', seed: 'reporter-crash' }, (suite) => ({ stack, nc } = suite));
 
   it('ends with per-contact attempts and outcomes equal to voice-sim ground truth', async () => {
     const reporter = restClient(stack.url('reporter'), stack.secrets.apiToken);

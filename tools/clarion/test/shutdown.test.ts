@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '@clarion/testkit';
 import type { NatsConnection } from '@clarion/nats';
-import { connect, controlBroadcast, requestBroadcast, restClient } from '../src/client.js';
+import { controlBroadcast, requestBroadcast, restClient } from '../src/client.js';
 import { attemptOf, checkGroundTruth } from '../src/demo.js';
-import { startStack, type ServiceName, type Stack } from '../src/stack.js';
+import type { ServiceName, Stack } from '../src/stack.js';
+import { useStack } from './stack-support.js';
 
 interface SimCall {
   uuid: string;
@@ -30,19 +28,7 @@ const NUMBERS = AREAS.flatMap((area) => Array.from({ length: 10 }, (_, i) => `+1
 describe('graceful shutdown mid-broadcast', () => {
   let stack: Stack;
   let nc: NatsConnection;
-  let stateDir: string;
-
-  beforeAll(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'clarion-shutdown-'));
-    stack = await startStack({ stateDir, accountCps: 4, timeScale: 0.05, signed: true, logLevel: 'warn', seed: 'shutdown' });
-    nc = await connect(stack.natsUrl, 'shutdown-test');
-  }, 120_000);
-
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-  });
+  useStack('shutdown', { accountCps: 4, timeScale: 0.05, signed: true, logLevel: 'warn', seed: 'shutdown' }, (suite) => ({ stack, nc } = suite), 120_000);
 
   it('SIGTERM to dialer, reporter, contacts and webhook: each exits 0, restarts, nobody missed or called twice', async () => {
     const simCalls = async (broadcastId: string) => {

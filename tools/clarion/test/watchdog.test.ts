@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FINAL_STATES } from '@clarion/contracts';
 import { waitFor } from '@clarion/testkit';
 import type { NatsConnection } from '@clarion/nats';
-import { startStack, type Stack } from '../src/stack.js';
-import { connect, requestBroadcast } from '../src/client.js';
+import type { Stack } from '../src/stack.js';
+import { useStack } from './stack-support.js';
+import { requestBroadcast } from '../src/client.js';
 import { fictionalNumbers } from '../src/fixtures.js';
 import { doubledAttempts, finalTotal, firstAttemptContacts, simCalls, waitForSummary, type SimCall } from './dialer-support.js';
 
@@ -24,36 +24,24 @@ describe('attempt watchdog: the Voice API forgets calls in progress', () => {
   let stack: Stack;
   let nc: NatsConnection;
   let stateDir: string;
-
-  beforeAll(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'clarion-watchdog-'));
-    stack = await startStack({
-      stateDir,
-      accountCps: CPS,
-      simCps: CPS,
-      timeScale: 1,
-      logLevel: 'warn',
-      seed: 'watchdog',
-      env: {
-        dialer: {
-          ATTEMPT_RESULT_TIMEOUT_MS: '8000',
-          STATUS_RECHECK_MS: '2000',
-          WATCHDOG_SCAN_MS: '2000',
-          STATUS_CHECK_LIMIT: '5',
-          AMBIGUITY_TIMEOUT_MS: '4000',
-          CLAIM_GRACE_MS: '3000',
-          VOICE_API_TIMEOUT_MS: '2000',
-        },
+  useStack('watchdog', {
+    accountCps: CPS,
+    simCps: CPS,
+    timeScale: 1,
+    logLevel: 'warn',
+    seed: 'watchdog',
+    env: {
+      dialer: {
+        ATTEMPT_RESULT_TIMEOUT_MS: '8000',
+        STATUS_RECHECK_MS: '2000',
+        WATCHDOG_SCAN_MS: '2000',
+        STATUS_CHECK_LIMIT: '5',
+        AMBIGUITY_TIMEOUT_MS: '4000',
+        CLAIM_GRACE_MS: '3000',
+        VOICE_API_TIMEOUT_MS: '2000',
       },
-    });
-    nc = await connect(stack.natsUrl, 'watchdog-test');
-  });
-
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  });
+    },
+  }, (suite) => ({ stack, nc, stateDir } = suite));
 
   /** Every call voice-sim ever placed, across its restarts (its append-only ground-truth log). */
   const loggedCalls = (broadcastId: string): SimCall[] =>
