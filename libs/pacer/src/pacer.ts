@@ -114,6 +114,9 @@ export function windowEarliest(recent: readonly RecentGrant[], limit: number, ma
   return latest[limit - 1]! + 1000 + marginMs;
 }
 
+/** For appending a grant when the answers are already recorded. */
+const NO_ANSWERS: ReadonlyMap<number, number> = new Map();
+
 /** Record answers on the grants they belong to, append `grant`, and keep what the guard still needs. */
 export function recordGrants(recent: readonly RecentGrant[], answers: ReadonlyMap<number, number>, grant: number | undefined, limit: number, now: number): RecentGrant[] {
   const next: RecentGrant[] = recent.map(([g, answered]) => [g, answered || answers.get(g) || 0]);
@@ -140,7 +143,7 @@ export function createLocalPacer(options: PacerOptions): Pacer {
       let grant = Math.max(now, tat);
       if (window.on) {
         grant = Math.max(grant, windowEarliest(recent, window.limit, window.marginMs, now));
-        recent = recordGrants(recent, new Map(), grant, window.limit, now);
+        recent = recordGrants(recent, NO_ANSWERS, grant, window.limit, now);
       }
       tat = grant + intervalMs;
       await sleep(grant - clock(), signal);
@@ -337,7 +340,7 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
                   g = Math.max(g, windowEarliest(recent, window.limit, window.marginMs, now));
                   // ⌊rate⌋ requests still unanswered (here or on another replica): look again shortly.
                   if (g === Infinity) break;
-                  recent = recordGrants(recent, batch, g, window.limit, now);
+                  recent = recordGrants(recent, NO_ANSWERS, g, window.limit, now); // answers merged above
                 }
                 out.push(g);
                 g += intervalMs;
