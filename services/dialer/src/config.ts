@@ -29,7 +29,11 @@ export const DialerEnv = z.object({
   PACER_WINDOW_MARGIN_MS: count(5),
   /** With no event for this long, an ambiguous create surely did not place a call. */
   AMBIGUITY_TIMEOUT_MS: count(60_000),
-  /** A bare claim younger than this may belong to a worker still placing the call. */
+  /**
+   * A claim younger than this (counted from its send, if it was sent) may belong to a worker still waiting
+   * for the pacer or placing the call. Older: an unsent claim is taken over, a sent one becomes ambiguous.
+   * Must be longer than VOICE_API_TIMEOUT_MS.
+   */
   CLAIM_GRACE_MS: count(45_000),
   /** After a final-looking status, wait this long for stragglers (a failure after `completed`, a late keypress). */
   OUTCOME_SETTLE_MS: count(3_000),
@@ -60,6 +64,10 @@ export type DialerEnv = z.infer<typeof DialerEnv>;
 /** Parse the environment; the private key comes from VONAGE_PRIVATE_KEY or the file (never logged). */
 export function loadDialerConfig(env: Record<string, string | undefined>): DialerEnv & { privateKey: string } {
   const config = loadConfig(DialerEnv, env);
+  if (config.CLAIM_GRACE_MS <= config.VOICE_API_TIMEOUT_MS) {
+    // A claim whose create is still in flight must not be declared ambiguous by another replica.
+    throw new ConfigError([{ variable: 'CLAIM_GRACE_MS', message: `must be longer than VOICE_API_TIMEOUT_MS (${config.VOICE_API_TIMEOUT_MS} ms)` }]);
+  }
   let privateKey = config.VONAGE_PRIVATE_KEY?.replace(/\\n/g, '\n');
   if (privateKey === undefined && config.VONAGE_PRIVATE_KEY_FILE !== undefined) {
     privateKey = readSecretFile(config.VONAGE_PRIVATE_KEY_FILE, 'VONAGE_PRIVATE_KEY_FILE');

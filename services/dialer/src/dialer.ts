@@ -35,10 +35,10 @@ import {
   type NatsConnection,
 } from '@clarion/nats';
 import { createSharedPacer, type Pacer } from '@clarion/pacer';
-import { toVoiceNumber, VoiceApiError, type CreateCallBody, type VoiceClient } from '@clarion/voice-client';
+import { toVoiceNumber, VoiceApiError, type CreateCallBody, type CreatedCall, type VoiceClient } from '@clarion/voice-client';
 import type { Logger } from '@clarion/logging';
 import { GateClosedError, PriorityGate } from './gate.js';
-import { Ledger, type LedgerEntry, type LedgerSignal } from './ledger.js';
+import { Ledger, type LedgerEntry, type LedgerSignal, type Versioned } from './ledger.js';
 import { CallSlots } from './slots.js';
 import { webhookUrls } from './urls.js';
 import { checkDueAt, verdictOf, type StatusVerdict } from './watchdog.js';
@@ -105,6 +105,8 @@ export interface DialerStats {
   ambiguous: number;
   rateLimited: number;
   refused: number;
+  /** Claims taken over by another delivery while this replica waited for the pacer: not sent here. */
+  claimsLost: number;
   /** Call slots held by attempts this replica took them for (released by whichever replica sees the end). */
   activeCalls: number;
   broadcasts: number;
@@ -170,7 +172,7 @@ export function createDialer(deps: DialerDeps): Dialer {
   const lookahead = Math.max(2, Math.min(256, Math.ceil(settings.accountCps)));
   const perSource = Math.max(1, Math.min(64, lookahead));
   const runtimes = new Map<string, Runtime>();
-  const stats: DialerStats = { placed: 0, ambiguous: 0, rateLimited: 0, refused: 0, activeCalls: 0, broadcasts: 0 };
+  const stats: DialerStats = { placed: 0, ambiguous: 0, rateLimited: 0, refused: 0, claimsLost: 0, activeCalls: 0, broadcasts: 0 };
   const shutdown = new AbortController();
   const background: Promise<unknown>[] = [];
   const watchers: { stop(): void }[] = [];
@@ -459,7 +461,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       return { kind: 'nak', delayMs: handBackMs };
     }
     try {
-      const outcome = await attempt(rt, job, key, msg, leaveWhen);
+      const outcome = await attempt(rt, job, key, leaveWhen);
       if (outcome.releaseSlot) await slots.release(key);
       return outcome.disposition;
     } finally {
@@ -515,7 +517,7 @@ export function createDialer(deps: DialerDeps): Dialer {
   }
 
   /** Claim, pace and place one attempt. */
-  async function attempt(rt: Runtime, job: DialJob, key: string, msg: JsMsg, leaveWhen: AbortSignal): Promise<AttemptResult> {
+  async function attempt(rt: Runtime, job: DialJob, key: string, leaveWhen: AbortSignal): Promise<AttemptResult> {
     const now = clock();
     const claim = await takeClaim(job, key, now);
     // Placed (not final): the slot is the live call's. Waiting: an ambiguous call or another worker's create holds it.
@@ -523,49 +525,118 @@ export function createDialer(deps: DialerDeps): Dialer {
     if (claim.kind === 'wait') return { disposition: { kind: 'nak', delayMs: claim.delayMs }, releaseSlot: false };
 
     let grant: number;
+    const lease = renewWhileWaiting(key, claim);
     try {
       // Sign the token now (cheap when reused) so the request leaves right at its paced time.
       await voice.prepare().catch(() => undefined);
       if (rt.pacer) await rt.pacer.acquire(leaveWhen);
       grant = await accountPacer.acquire(leaveWhen, { priority: rt.spec.request.priority });
     } catch {
-      await releaseClaim(key, 'stopped while waiting for the pacer');
+      await releaseClaim(key, claim, 'stopped while waiting for the pacer');
       return { disposition: { kind: 'nak', delayMs: handBackMs }, releaseSlot: true };
+    } finally {
+      await lease.stop();
     }
     if (statusOf(rt) !== 'running') {
       accountPacer.answered(grant); // never sent: it reaches the provider no later than now
-      await releaseClaim(key, `broadcast ${statusOf(rt)} while waiting for the pacer`);
+      await releaseClaim(key, claim, `broadcast ${statusOf(rt)} while waiting for the pacer`);
       return { disposition: { kind: 'nak', delayMs: statusOf(rt) === 'cancelled' ? 0 : handBackMs }, releaseSlot: true };
+    }
+    // The pacer wait can outlast the claim's grace: only the holder of this exact claim may send.
+    const sending = await markSending(key, claim).catch((error: unknown) => {
+      accountPacer.answered(grant); // not sent; the claim stays unsent and is taken over after the grace
+      throw error;
+    });
+    if (!sending) {
+      accountPacer.answered(grant);
+      return lostClaim(job, key);
     }
 
     const body = createBody(rt.spec, job);
+    let call: CreatedCall;
     try {
-      const call = await breaker.execute(() => voice.createCall(body)).finally(() => accountPacer.answered(grant));
-      stats.placed += 1;
-      const recorded = await ledger.modify(key, (entry) => {
+      call = await breaker.execute(() => voice.createCall(body)).finally(() => accountPacer.answered(grant));
+    } catch (error) {
+      return failedCreate(job, key, claim, error);
+    }
+    // The call exists: nothing below may release the claim. If recording fails, the redelivered job finds
+    // the claim marked as sent and waits for the call's events (or the ambiguity timeout).
+    stats.placed += 1;
+    const recorded = await ledger.modify(
+      key,
+      (entry) => {
         entry.uuid = call.uuid;
         entry.placedAt = clock();
         if (PLACING_STATES.has(entry.state)) entry.state = 'placed';
         return entry;
-      });
-      await publishAttempt(job, 'placed', { uuid: call.uuid }, `placed.${key}.${claim.tries}`);
-      if (recorded && recorded.entry.state !== 'final') watchAttempt(key, checkDueAt(recorded.entry, resultTimeoutMs));
-      // Events may have finished the attempt before we recorded the uuid.
-      return { disposition: { kind: 'ack' }, releaseSlot: recorded?.entry.state === 'final' };
-    } catch (error) {
-      return failedCreate(rt, job, key, msg, error);
-    }
+      },
+      sending,
+    );
+    await publishAttempt(job, 'placed', { uuid: call.uuid }, `placed.${key}.${claim.tries}`);
+    if (recorded && recorded.entry.state !== 'final') watchAttempt(key, checkDueAt(recorded.entry, resultTimeoutMs));
+    // Events may have finished the attempt before we recorded the uuid.
+    return { disposition: { kind: 'ack' }, releaseSlot: recorded?.entry.state === 'final' };
   }
 
-  async function failedCreate(rt: Runtime, job: DialJob, key: string, msg: JsMsg, error: unknown): Promise<AttemptResult> {
-    if (error instanceof BrokenCircuitError) {
-      await releaseClaim(key, 'account breaker open');
+  /**
+   * Keep an unsent claim alive while it waits for the pacer (a slow broadcast rate can make that long),
+   * so another delivery of the job does not take it over from a live holder.
+   */
+  function renewWhileWaiting(key: string, claim: TakenClaim): { stop: () => Promise<void> } {
+    let renewing: Promise<unknown> = Promise.resolve();
+    const timer = setInterval(() => {
+      renewing = renewing.then(() =>
+        ledger
+          .modify(key, (entry) => (holdsClaim(entry, claim) && entry.sendingAt === undefined ? { ...entry, renewedAt: clock() } : undefined))
+          .catch((error: unknown) => logger.warn({ key, err: error }, 'claim renewal failed')),
+      );
+    }, Math.max(100, Math.floor(settings.claimGraceMs / 3)));
+    timer.unref();
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await renewing;
+      },
+    };
+  }
+
+  /** Stamp `sendingAt` on the claim, if it is still exactly ours and unsent; false when it is not. */
+  async function markSending(key: string, claim: TakenClaim): Promise<Versioned<LedgerEntry> | undefined> {
+    const result = await ledger.modify(
+      key,
+      (entry) => {
+        if (!holdsClaim(entry, claim) || entry.sendingAt !== undefined) return undefined;
+        entry.sendingAt = clock();
+        return entry;
+      },
+      claim.written,
+    );
+    return result?.changed ? { value: result.entry, revision: result.revision } : undefined;
+  }
+
+  /**
+   * Our claim was taken over while we waited for the pacer (we looked stuck or dead). The call was not
+   * sent by us; hand the job back so a later delivery decides from the ledger. The slot stays with the
+   * attempt, which the new holder is placing.
+   */
+  async function lostClaim(job: DialJob, key: string): Promise<AttemptResult> {
+    stats.claimsLost += 1;
+    const entry = (await ledger.get(key))?.value;
+    logger.warn(
+      { broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, state: entry?.state, owner: entry?.owner },
+      'claim taken over while waiting for the pacer; not sending',
+    );
+    if (entry?.state === 'placed' || entry?.state === 'final') return { disposition: { kind: 'ack' }, releaseSlot: entry.state === 'final' };
+    return { disposition: { kind: 'nak', delayMs: 1000 }, releaseSlot: false };
+  }
+
+  async function failedCreate(job: DialJob, key: string, claim: TakenClaim, failure: unknown): Promise<AttemptResult> {
+    if (failure instanceof BrokenCircuitError) {
+      await releaseClaim(key, claim, 'account breaker open');
       return { disposition: { kind: 'nak', delayMs: settings.breakerCooldownMs }, releaseSlot: true };
     }
-    if (!(error instanceof VoiceApiError)) {
-      await releaseClaim(key, 'create not attempted');
-      throw error;
-    }
+    // Anything but a classified Voice API answer may have happened after the request left: ambiguous.
+    const error = failure instanceof VoiceApiError ? failure : new VoiceApiError('unexpected_response', `create failed: ${String((failure as Error)?.message ?? failure)}`, undefined, true, { cause: failure });
     const log = { broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, code: error.code, status: error.status };
     if (error.ambiguous) {
       stats.ambiguous += 1;
@@ -586,19 +657,19 @@ export function createDialer(deps: DialerDeps): Dialer {
       stats.rateLimited += 1;
       await accountPacer.penalise();
       nc.publish(ACCOUNT_SIGNAL, JSON.stringify({ type: 'rate_limited', at: clock() }));
-      const spent = await releaseClaim(key, 'rate limited (429); not placed', true);
+      const spent = await releaseClaim(key, claim, 'rate limited (429); not placed', true);
       if (spent >= retryBudget) return giveUp(job, key, `rate limited (429) ${spent} times; retry budget spent`);
       const wait = backoffDelay(spent);
       logger.warn({ ...log, retryInMs: wait }, 'Voice API rate limit hit; pacer penalised, job re-queued');
       return { disposition: { kind: 'nak', delayMs: wait }, releaseSlot: true };
     }
     if (error.code === 'unauthorized' || error.code === 'forbidden' || error.code === 'payment_required') {
-      await releaseClaim(key, `${error.code}; not placed`);
+      await releaseClaim(key, claim, `${error.code}; not placed`);
       return { disposition: { kind: 'nak', delayMs: settings.breakerCooldownMs }, releaseSlot: true };
     }
     if (error.code === 'network' || error.code === 'timeout') {
       // Not ambiguous: nothing reached the provider (connection refused, DNS).
-      const spent = await releaseClaim(key, `${error.code}; not sent`, true);
+      const spent = await releaseClaim(key, claim, `${error.code}; not sent`, true);
       if (spent >= retryBudget) return giveUp(job, key, `Voice API unreachable (${error.code}) ${spent} times; retry budget spent`);
       logger.warn(log, 'Voice API unreachable; job re-queued');
       return { disposition: { kind: 'nak', delayMs: backoffDelay(spent) }, releaseSlot: true };
@@ -619,7 +690,18 @@ export function createDialer(deps: DialerDeps): Dialer {
     return { disposition: { kind: 'ack' }, releaseSlot: true };
   }
 
-  type Claim = { kind: 'go'; tries: number } | { kind: 'done'; final: boolean } | { kind: 'wait'; delayMs: number };
+  /** A claim this delivery holds: identified by owner and claim time (a replica may re-claim its own). */
+  interface TakenClaim {
+    kind: 'go';
+    tries: number;
+    claimedAt: number;
+    /** The claim as written: the first write after it needs no read. */
+    written: Versioned<LedgerEntry>;
+  }
+  type Claim = TakenClaim | { kind: 'done'; final: boolean } | { kind: 'wait'; delayMs: number };
+
+  const holdsClaim = (entry: LedgerEntry, claim: TakenClaim): boolean =>
+    entry.state === 'claimed' && entry.owner === replicaId && entry.claimedAt === claim.claimedAt;
 
   /** Take the durable claim before any create request; decide what an existing claim means. */
   async function takeClaim(job: DialJob, key: string, now: number): Promise<Claim> {
@@ -635,8 +717,14 @@ export function createDialer(deps: DialerDeps): Dialer {
       signals: [],
       job: stripNotBefore(job),
     };
+    const takeOver = async (entry: LedgerEntry, revision: number, tries: number): Promise<Claim | undefined> => {
+      const carried = entry.transientFailures === undefined ? {} : { transientFailures: entry.transientFailures };
+      const taken = await ledger.replace(key, { ...fresh, tries, signals: entry.signals, ...carried }, revision);
+      return taken ? { kind: 'go', tries, claimedAt: now, written: taken } : undefined;
+    };
     for (let round = 0; round < 5; round += 1) {
-      if (await ledger.create(key, fresh)) return { kind: 'go', tries: 1 };
+      const created = await ledger.create(key, fresh);
+      if (created) return { kind: 'go', tries: 1, claimedAt: now, written: created };
       const existing = await ledger.get(key);
       if (!existing) continue;
       const entry = existing.value;
@@ -652,25 +740,31 @@ export function createDialer(deps: DialerDeps): Dialer {
           await followUp(key, ended.value);
           return { kind: 'done', final: true };
         }
-        const tries = entry.tries + 1;
-        const carried = entry.transientFailures === undefined ? {} : { transientFailures: entry.transientFailures };
-        const taken = await ledger.replace(key, { ...fresh, tries, signals: entry.signals, ...carried }, existing.revision);
+        const taken = await takeOver(entry, existing.revision, entry.tries + 1);
         if (!taken) continue;
         if (wasAmbiguous) {
           logger.info({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt }, 'no event for an ambiguous create: re-placing the attempt');
         }
-        return { kind: 'go', tries };
+        return taken;
       }
       if (entry.state === 'ambiguous') {
         return { kind: 'wait', delayMs: Math.max(1000, settings.ambiguityTimeoutMs - (now - (entry.ambiguousSince ?? now))) };
       }
-      // A bare claim: another worker may still be placing; after the grace it is ambiguous.
-      const age = now - entry.claimedAt;
+      // A bare claim: another worker may still be waiting for the pacer or placing the call.
+      const age = now - (entry.sendingAt ?? entry.renewedAt ?? entry.claimedAt);
       if (age < settings.claimGraceMs) return { kind: 'wait', delayMs: Math.min(1000, settings.claimGraceMs - age + 50) };
-      const marked = await ledger.replace(key, { ...entry, state: 'ambiguous', ambiguousSince: now, reason: 'claim without result' }, existing.revision);
+      if (entry.sendingAt === undefined) {
+        // Never sent and not renewed: its holder died (or stalled). Sending needs this exact claim, so
+        // once we take it over the old holder cannot place the call; no ambiguity to sit out.
+        const taken = await takeOver(entry, existing.revision, entry.tries);
+        if (!taken) continue;
+        logger.info({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, from: entry.owner }, 'took over a claim that was never sent');
+        return taken;
+      }
+      const marked = await ledger.replace(key, { ...entry, state: 'ambiguous', ambiguousSince: now, reason: 'sent without a recorded result' }, existing.revision);
       if (!marked) continue;
       stats.ambiguous += 1;
-      await publishAttempt(job, 'ambiguous', { reason: 'claimed but no create result recorded (crash or lost reply)' }, `ambiguous.${key}.${now}`);
+      await publishAttempt(job, 'ambiguous', { reason: 'create sent but no result recorded (crash or lost reply)' }, `ambiguous.${key}.${now}`);
       return { kind: 'wait', delayMs: settings.ambiguityTimeoutMs };
     }
     return { kind: 'wait', delayMs: 1000 };
@@ -680,11 +774,12 @@ export function createDialer(deps: DialerDeps): Dialer {
    * The create request surely did not happen: let the next delivery claim again. With `transient`,
    * counts one more spent retry of the budget; returns the count so far.
    */
-  async function releaseClaim(key: string, reason: string, transient = false): Promise<number> {
+  async function releaseClaim(key: string, claim: TakenClaim, reason: string, transient = false): Promise<number> {
     const result = await ledger.modify(key, (entry) => {
-      if (entry.state !== 'claimed' || entry.owner !== replicaId) return undefined;
+      if (!holdsClaim(entry, claim)) return undefined;
       entry.state = 'released';
       entry.reason = reason;
+      delete entry.sendingAt;
       if (transient) entry.transientFailures = (entry.transientFailures ?? 0) + 1;
       return entry;
     });

@@ -11,7 +11,7 @@ export interface LedgerSignal {
 
 /**
  * The call ledger entry of one attempt (`<bid>.<cid>.<attempt>`):
- * claimed → placed | ambiguous | released, then final once the outcome is known.
+ * claimed → (sending) → placed | ambiguous | released, then final once the outcome is known.
  */
 export interface LedgerEntry {
   state: 'claimed' | 'placed' | 'ambiguous' | 'released' | 'final';
@@ -21,6 +21,13 @@ export interface LedgerEntry {
   number: string;
   owner: string;
   claimedAt: number;
+  /**
+   * When the owner, still holding this exact claim, was about to send the create request. Without it
+   * the claim surely placed no call: the owner died or still waits for the pacer.
+   */
+  sendingAt?: number;
+  /** The holder of an unsent claim renews it while waiting for the pacer (every third of the grace). */
+  renewedAt?: number;
   /** How many create requests this attempt made (re-placed after an unresolved ambiguity). */
   tries: number;
   uuid?: string;
@@ -89,18 +96,22 @@ export class Ledger {
     }
   }
 
-  /** Read-modify-write with retries on conflict; `change` returns undefined to leave it as it is. */
+  /**
+   * Read-modify-write with retries on conflict; `change` returns undefined to leave it as it is. With
+   * `known` (a version this process wrote or read), the first try skips the read.
+   */
   async modify(
     key: string,
     change: (current: LedgerEntry) => LedgerEntry | undefined,
-  ): Promise<{ entry: LedgerEntry; changed: boolean } | undefined> {
+    known?: Versioned<LedgerEntry>,
+  ): Promise<{ entry: LedgerEntry; changed: boolean; revision: number } | undefined> {
     for (let tries = 0; tries < 50; tries += 1) {
-      const current = await this.get(key);
+      const current = tries === 0 && known ? known : await this.get(key);
       if (!current) return undefined;
       const next = change(structuredClone(current.value));
-      if (!next) return { entry: current.value, changed: false };
+      if (!next) return { entry: current.value, changed: false, revision: current.revision };
       const written = await this.replace(key, next, current.revision);
-      if (written) return { entry: next, changed: true };
+      if (written) return { entry: next, changed: true, revision: written.revision };
     }
     throw new Error(`ledger entry ${key} kept changing`);
   }

@@ -31,3 +31,12 @@ describe('dialer configuration: call slots', () => {
     expect(config.CALL_SLOT_TIMEOUT_MS).toBe(900_000);
   });
 });
+
+describe('dialer configuration: claims', () => {
+  it('refuses a claim grace no longer than the Voice API timeout (an in-flight create would look abandoned)', () => {
+    expect(problemsOf({ CLAIM_GRACE_MS: '10000', VOICE_API_TIMEOUT_MS: '10000' })).toEqual([
+      { variable: 'CLAIM_GRACE_MS', message: 'must be longer than VOICE_API_TIMEOUT_MS (10000 ms)' },
+    ]);
+    expect(problemsOf({ CLAIM_GRACE_MS: '3000', VOICE_API_TIMEOUT_MS: '1500' })).toEqual([]);
+  });
+});

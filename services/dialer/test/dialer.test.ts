@@ -274,15 +274,17 @@ describe('dialer', () => {
     expect(world.api.callsFor(bid)).toHaveLength(1);
   });
 
-  it('treats a claim left without a result (crash) as ambiguous, not as a reason to call again', async () => {
+  const crashedClaim = (bid: string, extra: Record<string, unknown>) =>
+    world.buckets.ledger.create(
+      `${bid}.c0.1`,
+      JSON.stringify({ state: 'claimed', broadcastId: bid, contactId: 'c0', attempt: 1, number: '+14155550100', owner: 'crashed', claimedAt: Date.now() - 60_000, tries: 1, signals: [], ...extra }),
+    );
+
+  it('treats a claim sent without a recorded result (crash) as ambiguous, not as a reason to call again', async () => {
     await world.dialer({ ambiguityTimeoutMs: 1200, claimGraceMs: 5000 });
     const bid = newId('crash');
     await world.broadcast(bid);
-    const claimedAt = Date.now() - 60_000;
-    await world.buckets.ledger.create(
-      `${bid}.c0.1`,
-      JSON.stringify({ state: 'claimed', broadcastId: bid, contactId: 'c0', attempt: 1, number: '+14155550100', owner: 'crashed', claimedAt, tries: 1, signals: [] }),
-    );
+    await crashedClaim(bid, { sendingAt: Date.now() - 59_000 });
     await world.jobs(bid, 1);
     await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'ambiguous'), { message: 'ambiguous' });
     const markedAt = Date.now();
@@ -291,6 +293,45 @@ describe('dialer', () => {
     expect(call.at - markedAt).toBeGreaterThanOrEqual(900);
     await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'placed'), { message: 'placed' });
     expect(world.api.callsFor(bid)).toHaveLength(1);
+  });
+
+  it('takes over a claim that was never sent (its holder died waiting for the pacer) without an ambiguity wait', async () => {
+    await world.dialer({ ambiguityTimeoutMs: 60_000, claimGraceMs: 5000 });
+    const bid = newId('unsent');
+    await world.broadcast(bid);
+    await crashedClaim(bid, {});
+    await world.jobs(bid, 1);
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'placed'), { message: 'placed by the new holder' });
+    expect(world.api.callsFor(bid)).toHaveLength(1);
+    expect(world.of('attempt', bid).filter((e) => e.phase === 'ambiguous')).toEqual([]);
+    const entry = await world.buckets.ledger.get(`${bid}.c0.1`);
+    expect(entry?.json<{ owner: string; state: string }>()).toMatchObject({ state: 'placed' });
+    expect(entry?.json<{ owner: string }>().owner).not.toBe('crashed');
+  });
+
+  it('a holder whose claim was taken over while it waited for the pacer never sends the create', async () => {
+    // One call every 2 s for this broadcast: the later contacts wait seconds in the pacer, claimed.
+    const holder = await world.dialer({ claimGraceMs: 1500 });
+    const bid = newId('stale');
+    await world.broadcast(bid, { pacing: { callsPerSecond: 0.5 } });
+    await world.jobs(bid, 4);
+    const key = `${bid}.c2.1`;
+    // Another replica takes the claim over (as after a long stall of the holder) and then dies before sending.
+    await waitFor(async () => {
+      const entry = await world.buckets.ledger.get(key);
+      if (!entry || entry.json<{ state: string }>().state !== 'claimed') return false;
+      const taken = { ...entry.json<Record<string, unknown>>(), owner: 'other-replica', claimedAt: Date.now(), renewedAt: Date.now() };
+      // The holder renews its claim meanwhile: a moved revision means try again.
+      return world.buckets.ledger.update(key, JSON.stringify(taken), entry.revision).then(() => true, () => false);
+    }, { message: 'c2 claimed, then taken over' });
+    // The old holder gets its pacer grant for c2, finds the claim is no longer its own, and sends nothing.
+    await waitFor(() => holder.stats().claimsLost === 1, { timeoutMs: 20_000, message: 'the old holder dropped its grant' });
+    expect(world.api.callsFor(bid).filter((c) => c.c === 'c2')).toEqual([]);
+    // The other replica never renews its claim: after the grace it is taken over and c2 is called once.
+    await waitFor(() => world.api.callsFor(bid).find((c) => c.c === 'c2'), { timeoutMs: 20_000, message: 'c2 called after the take-over' });
+    await waitFor(() => world.of('attempt', bid).filter((e) => e.phase === 'placed').length === 4, { message: 'all placed' });
+    expect(world.api.callsFor(bid).filter((c) => c.c === 'c2')).toHaveLength(1);
+    expect(world.api.callsFor(bid)).toHaveLength(4);
   });
 
   it('on stop finishes creates in flight, returns the rest, and a new replica calls each contact once', async () => {
