@@ -65,13 +65,15 @@ describe('dialer: three replicas against voice-sim', () => {
     expect(criticalCalls).toHaveLength(30);
     const firstCritical = criticalCalls[0]!;
     const lastCritical = criticalCalls[criticalCalls.length - 1]!;
-    // Once the critical broadcast's calls start, the normal one waits until they are all placed:
-    // at most the replicas' already-paced requests (a fraction of a second) may slip in between.
+    // Once the critical broadcast's calls start, the normal one waits until they are all placed: only
+    // requests the replicas had already paced slip in between (a few; more when the machine is loaded,
+    // up to 14 seen in CI). Sharing without priority would interleave about one normal call per
+    // critical call (~30), so more than half that many means the critical broadcast did not go first.
     const normalDuring = (await simCalls(stack, normal.broadcastId)).filter((c) => {
       const t = Date.parse(c.created_at);
       return t > firstCritical && t < lastCritical;
     }).length;
-    expect(normalDuring).toBeLessThanOrEqual(3);
+    expect(normalDuring).toBeLessThanOrEqual(criticalCalls.length / 2);
 
     // Pause: within a second no replica places another call of the broadcast.
     const paused = await controlBroadcast(nc, normal.broadcastId, 'pause');
