@@ -4,7 +4,14 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 /** The part of `fetch` the webhook sender uses; `globalThis.fetch` fits it too (tests inject it). */
 export type HttpSend = (
   url: string,
-  init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal },
+  init: {
+    method: string;
+    headers: Record<string, string>;
+    body?: string;
+    signal?: AbortSignal;
+    /** Open a new connection instead of reusing a pooled one (a retry after a connection failure). */
+    fresh?: boolean;
+  },
 ) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
 
 const agents = {
@@ -24,7 +31,9 @@ export const httpSend: HttpSend = (url, init) =>
     const send = secure ? httpsRequest : httpRequest;
     const headers: Record<string, string | number> = { ...init.headers };
     if (init.body !== undefined) headers['content-length'] = Buffer.byteLength(init.body);
-    const req = send(target, { method: init.method, headers, agent: secure ? agents.https : agents.http }, (res: IncomingMessage) => {
+    // `agent: false`: a one-off connection, so a retry cannot land on another pooled socket to the same dead peer.
+    const agent = init.fresh ? false : secure ? agents.https : agents.http;
+    const req = send(target, { method: init.method, headers, agent }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', fail);

@@ -46,6 +46,7 @@ export async function sendWebhook(req: WebhookRequest, deps: WebhookDeps): Promi
   const body = req.method === 'POST' ? JSON.stringify(req.payload) : '';
   const target = req.method === 'GET' ? withQuery(req.url, req.payload) : req.url;
   let last: WebhookResult = { ok: false, attempts: 0 };
+  let connectionFailed = false;
   for (let attempt = 1; attempt <= req.attempts; attempt += 1) {
     if (deps.signal?.aborted) return { ...last, attempts: attempt - 1, error: 'simulator stopped' };
     const headers: Record<string, string> = { 'user-agent': 'voice-sim (Vonage stand-in)', accept: 'application/json' };
@@ -56,13 +57,22 @@ export async function sendWebhook(req: WebhookRequest, deps: WebhookDeps): Promi
     const onStop = () => controller.abort(new Error('simulator stopped'));
     deps.signal?.addEventListener('abort', onStop, { once: true });
     try {
-      const res = await deps.fetch(target, { method: req.method, headers, ...(req.method === 'POST' ? { body } : {}), signal: controller.signal });
+      // After a reset or refused connection, retry on a new one: pooled keep-alive sockets may all lead
+      // to the replica that just died (as a client would, rather than reuse a connection it saw fail).
+      const res = await deps.fetch(target, {
+        method: req.method,
+        headers,
+        ...(req.method === 'POST' ? { body } : {}),
+        signal: controller.signal,
+        ...(connectionFailed ? { fresh: true } : {}),
+      });
       const text = await res.text();
       last = { ok: res.ok, status: res.status, body: text, attempts: attempt };
       if (res.ok || !req.retryStatus(res.status)) return last;
     } catch (cause) {
       const reason = controller.signal.aborted ? String((controller.signal.reason as Error)?.message ?? 'aborted') : (cause as Error).message;
       last = { ok: false, attempts: attempt, error: reason };
+      connectionFailed = true;
     } finally {
       clearTimeout(timer);
       deps.signal?.removeEventListener('abort', onStop);

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpSend } from '../src/http-send.js';
+import { sendWebhook } from '../src/webhooks.js';
 
 describe('httpSend (the webhook sender)', () => {
   let server: Server;
@@ -56,5 +57,34 @@ describe('httpSend (the webhook sender)', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     await expect(httpSend(`http://127.0.0.1:${port}/`, { method: 'GET', headers: {} })).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('retries a webhook whose pooled connection failed on a new connection, not on another pooled one', async () => {
+    // Connections numbered below `deadFrom` lead to a replica that died (as through a TCP load balancer
+    // that pins each connection): any request on them is cut off. New connections reach a live one.
+    let deadFrom = 0;
+    const opened = new WeakMap<object, number>();
+    let connections = 0;
+    const pinned = createServer((req, res) => {
+      if (opened.get(req.socket)! < deadFrom) return void req.socket.destroy();
+      req.resume();
+      req.on('end', () => res.end('{}'));
+    });
+    pinned.on('connection', (socket) => opened.set(socket, (connections += 1)));
+    await new Promise<void>((resolve) => pinned.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(pinned.address() as AddressInfo).port}/event`;
+    try {
+      // Four pooled keep-alive connections, then the replica behind them dies.
+      await Promise.all([1, 2, 3, 4].map(() => httpSend(url, { method: 'POST', headers: {}, body: '{}' })));
+      deadFrom = connections + 1;
+      const result = await sendWebhook(
+        { url, method: 'POST', payload: { status: 'answered' }, timeoutMs: 2000, attempts: 2, retryStatus: () => true },
+        { fetch: httpSend, now: Date.now },
+      );
+      expect(result).toMatchObject({ ok: true, attempts: 2 });
+    } finally {
+      pinned.closeAllConnections();
+      await new Promise((resolve) => pinned.close(resolve));
+    }
   });
 });

@@ -242,7 +242,9 @@ async function runExperiment(experiment: Experiment, baselineSeconds: number | u
   } finally {
     await stack?.stop().catch(() => undefined);
     await proxy.close();
-    rmSync(stateDir, { recursive: true, force: true });
+    // CLARION_CHAOS_KEEP=1 keeps each experiment's logs, NATS data and voice-sim's call log for a post-mortem.
+    if (process.env.CLARION_CHAOS_KEEP) process.stderr.write(`chaos: ${experiment.name} kept in ${stateDir}\n`);
+    else rmSync(stateDir, { recursive: true, force: true });
   }
 }
 
@@ -294,6 +296,7 @@ function compare(calls: SimCall[], stats: SimStats, contacts: ContactView[], acc
     notFinal,
     neverCalled,
     calledTwiceForOneAttempt: [...perAttempt.values()].filter((n) => n > 1).length,
+    doubled: [...perAttempt].filter(([, n]) => n > 1).slice(0, 5).map(([key]) => key),
     outcomesLost: outcomesLost + unknownToReporter,
     outcomesWrong,
     rejected429: stats.rejected_429,
