@@ -3,6 +3,7 @@ export {
   createSharedPacer,
   PacerError,
   windowEarliest,
+  recordGrants,
   type RecentGrant,
   type AcquireOptions,
   type Pacer,

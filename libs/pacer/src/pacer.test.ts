@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { connectNats, startNatsServer, type NatsConnection, type NatsServerHandle } from '@clarion/nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalPacer, createSharedPacer, PacerError, windowEarliest } from './index.js';
+import { createLocalPacer, createSharedPacer, PacerError, windowEarliest, recordGrants } from './index.js';
 
 /** The largest number of grants inside any half-open window [t, t + 1000). */
 function maxPerRollingSecond(grants: number[]): number {
@@ -25,6 +25,16 @@ describe('windowEarliest', () => {
     expect(windowEarliest([[100, 0], [200, 0]], 2, 5, 700)).toBe(Infinity);
     // Unanswered a second after its grant, it is taken to have arrived by then.
     expect(windowEarliest([[100, 0], [200, 250]], 1, 5, 1200)).toBe(1100 + 1000 + 5);
+  });
+
+  it('with a longer outstanding bound, an unanswered request holds its place until its sender times out', () => {
+    // A provider that queues requests may count one long after it was sent: 1.1 s is no proof of arrival.
+    expect(windowEarliest([[100, 0], [200, 250]], 1, 5, 1200, 10_000)).toBe(Infinity);
+    expect(windowEarliest([[100, 0], [200, 250]], 2, 5, 1200, 10_000)).toBe(250 + 1000 + 5);
+    // Once the bound has passed (the sender died), it is taken to have arrived by then.
+    expect(windowEarliest([[100, 0], [200, 250]], 1, 5, 10_200, 10_000)).toBe(10_100 + 1000 + 5);
+    expect(recordGrants([[100, 0]], new Map(), undefined, 1, 9000, 10_000)).toEqual([[100, 0]]);
+    expect(recordGrants([[100, 0]], new Map(), undefined, 1, 12_200, 10_000)).toEqual([]);
   });
 });
 

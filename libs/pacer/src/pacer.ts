@@ -30,6 +30,13 @@ export interface PacerOptions {
   rollingWindowGuard?: boolean;
   /** Room added to the rolling second for clock granularity and timers firing early (ms, default 5). */
   windowMarginMs?: number;
+  /**
+   * How long the guard assumes an unanswered request may still reach the provider (ms, default 1000).
+   * A live sender answers every grant by its request timeout, so set this to that timeout: only a
+   * sender that died mid-request then holds the window for that long. A provider that queues requests
+   * before counting them (an overloaded simulator) is then never sent more than the rate.
+   */
+  outstandingBoundMs?: number;
   /** Spacing multiplier so network jitter cannot push a rolling second above the rate (≈1.02). */
   safetyFactor?: number;
   /** How long `penalise` holds grants; one rolling window by default. */
@@ -82,6 +89,7 @@ function common(options: PacerOptions) {
       on: (options.rollingWindowGuard ?? true) && options.ratePerSecond <= GUARD_MAX_RATE && windowLimit >= 1,
       limit: windowLimit,
       marginMs: options.windowMarginMs ?? 5,
+      boundMs: options.outstandingBoundMs ?? DEFAULT_OUTSTANDING_BOUND_MS,
     },
   };
 }
@@ -90,16 +98,17 @@ function common(options: PacerOptions) {
 export type RecentGrant = [number, number];
 
 /**
- * A request still unanswered this long after its grant is assumed to have reached the provider by
- * then (it hangs on the provider's side, or its sender died); until then it may arrive at any time.
+ * By default, a request still unanswered this long after its grant is assumed to have reached the
+ * provider by then (it hangs on the provider's side, or its sender died); until then it may arrive
+ * at any time. See `PacerOptions.outstandingBoundMs`.
  */
-const OUTSTANDING_BOUND_MS = 1000;
+const DEFAULT_OUTSTANDING_BOUND_MS = 1000;
 
 /** How often a grant blocked by outstanding requests looks for their answers (ms). */
 const OUTSTANDING_POLL_MS = 5;
 
-const arrivalBound = ([grant, answered]: RecentGrant, now: number): number =>
-  answered || (now < grant + OUTSTANDING_BOUND_MS ? Infinity : grant + OUTSTANDING_BOUND_MS);
+const arrivalBound = ([grant, answered]: RecentGrant, now: number, boundMs: number): number =>
+  answered || (now < grant + boundMs ? Infinity : grant + boundMs);
 
 /**
  * The rolling-window guard, shared by the local and the shared pacer. `recent` holds the latest
@@ -108,9 +117,9 @@ const arrivalBound = ([grant, answered]: RecentGrant, now: number): number =>
  * at or after the result keeps every provider second at ⌊rate⌋ or fewer. Infinity: ⌊rate⌋ requests
  * are outstanding, wait for an answer.
  */
-export function windowEarliest(recent: readonly RecentGrant[], limit: number, marginMs: number, now: number): number {
+export function windowEarliest(recent: readonly RecentGrant[], limit: number, marginMs: number, now: number, boundMs = DEFAULT_OUTSTANDING_BOUND_MS): number {
   if (recent.length < limit) return 0;
-  const latest = recent.map((entry) => arrivalBound(entry, now)).sort((a, b) => b - a);
+  const latest = recent.map((entry) => arrivalBound(entry, now, boundMs)).sort((a, b) => b - a);
   return latest[limit - 1]! + 1000 + marginMs;
 }
 
@@ -118,11 +127,18 @@ export function windowEarliest(recent: readonly RecentGrant[], limit: number, ma
 const NO_ANSWERS: ReadonlyMap<number, number> = new Map();
 
 /** Record answers on the grants they belong to, append `grant`, and keep what the guard still needs. */
-export function recordGrants(recent: readonly RecentGrant[], answers: ReadonlyMap<number, number>, grant: number | undefined, limit: number, now: number): RecentGrant[] {
+export function recordGrants(
+  recent: readonly RecentGrant[],
+  answers: ReadonlyMap<number, number>,
+  grant: number | undefined,
+  limit: number,
+  now: number,
+  boundMs = DEFAULT_OUTSTANDING_BOUND_MS,
+): RecentGrant[] {
   const next: RecentGrant[] = recent.map(([g, answered]) => [g, answered || answers.get(g) || 0]);
   if (grant !== undefined) next.push([grant, 0]);
   // Entries answered more than two seconds ago can no longer share a second with a new request.
-  const kept = next.filter((entry) => arrivalBound(entry, now) > now - 2000);
+  const kept = next.filter((entry) => arrivalBound(entry, now, boundMs) > now - 2000);
   return kept.slice(-2 * limit);
 }
 
@@ -136,14 +152,14 @@ export function createLocalPacer(options: PacerOptions): Pacer {
     async acquire(signal) {
       if (signal?.aborted) throw new PacerError('aborted', 'pacer wait aborted');
       let now = clock();
-      while (window.on && windowEarliest(recent, window.limit, window.marginMs, now) === Infinity) {
+      while (window.on && windowEarliest(recent, window.limit, window.marginMs, now, window.boundMs) === Infinity) {
         await sleep(OUTSTANDING_POLL_MS, signal);
         now = clock();
       }
       let grant = Math.max(now, tat);
       if (window.on) {
-        grant = Math.max(grant, windowEarliest(recent, window.limit, window.marginMs, now));
-        recent = recordGrants(recent, NO_ANSWERS, grant, window.limit, now);
+        grant = Math.max(grant, windowEarliest(recent, window.limit, window.marginMs, now, window.boundMs));
+        recent = recordGrants(recent, NO_ANSWERS, grant, window.limit, now, window.boundMs);
       }
       tat = grant + intervalMs;
       await sleep(grant - clock(), signal);
@@ -332,15 +348,15 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
               const now = clock();
               // Seen only after a CAS conflict refreshed the state: yield to the critical broadcast.
               if (head.priority === 'normal' && (state.criticalUntil ?? 0) > now) return { next: undefined, result: undefined };
-              let recent = window.on ? recordGrants(state.recent ?? [], batch, undefined, window.limit, now) : [];
+              let recent = window.on ? recordGrants(state.recent ?? [], batch, undefined, window.limit, now, window.boundMs) : [];
               const out: number[] = [];
               let g = Math.max(now, state.tat);
               while (out.length < block.length && (out.length === 0 || g <= now + horizonMs)) {
                 if (window.on) {
-                  g = Math.max(g, windowEarliest(recent, window.limit, window.marginMs, now));
+                  g = Math.max(g, windowEarliest(recent, window.limit, window.marginMs, now, window.boundMs));
                   // ⌊rate⌋ requests still unanswered (here or on another replica): look again shortly.
                   if (g === Infinity) break;
-                  recent = recordGrants(recent, NO_ANSWERS, g, window.limit, now); // answers merged above
+                  recent = recordGrants(recent, NO_ANSWERS, g, window.limit, now, window.boundMs); // answers merged above
                 }
                 out.push(g);
                 g += intervalMs;
@@ -413,7 +429,7 @@ export function createSharedPacer(options: SharedPacerOptions): Pacer {
     const batch = takeAnswers();
     try {
       await serialised(() =>
-        mutate((state) => ({ next: { ...state, recent: recordGrants(state.recent ?? [], batch, undefined, window.limit, clock()) }, result: undefined })),
+        mutate((state) => ({ next: { ...state, recent: recordGrants(state.recent ?? [], batch, undefined, window.limit, clock(), window.boundMs) }, result: undefined })),
       );
     } catch {
       // The state is unreachable: the guard then counts these requests as arriving now (stricter).

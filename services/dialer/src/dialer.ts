@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExponentialBackoff, BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleWhen, type IBackoff } from 'cockatiel';
+import { ExponentialBackoff, BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleAll, handleWhen, retry, type IBackoff } from 'cockatiel';
 import {
   ACCOUNT_SIGNAL,
   AttemptEvent,
@@ -54,6 +54,8 @@ export interface DialerSettings {
   /** Hold starts on the account's actual starts over the last rolling second (plus margin). */
   pacerWindowGuard?: boolean;
   pacerWindowMarginMs?: number;
+  /** How long an unanswered create may still reach the provider: the Voice API request timeout. */
+  pacerOutstandingBoundMs?: number;
   ambiguityTimeoutMs: number;
   claimGraceMs: number;
   /** A call slot counts as released this long after it was taken, even without a final event. */
@@ -160,6 +162,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       ...(settings.pacerSafetyFactor === undefined ? {} : { safetyFactor: settings.pacerSafetyFactor }),
       ...(settings.pacerWindowGuard === undefined ? {} : { rollingWindowGuard: settings.pacerWindowGuard }),
       ...(settings.pacerWindowMarginMs === undefined ? {} : { windowMarginMs: settings.pacerWindowMarginMs }),
+      ...(settings.pacerOutstandingBoundMs === undefined ? {} : { outstandingBoundMs: settings.pacerOutstandingBoundMs }),
     });
   const ackWaitMs = settings.ackWaitMs ?? 30_000;
   const settleMs = settings.outcomeSettleMs ?? 1000;
@@ -192,6 +195,8 @@ export function createDialer(deps: DialerDeps): Dialer {
   });
   const gate = new PriorityGate(lookahead);
 
+  /** Writes that must not be lost to a NATS restart: about two minutes of tries, backing off to 5 s. */
+  const recordRetry = retry(handleAll, { maxAttempts: 30, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 5000 }) });
   const breaker = circuitBreaker(
     handleWhen((e) => e instanceof VoiceApiError && ['unauthorized', 'forbidden', 'payment_required'].includes(e.code)),
     { halfOpenAfter: settings.breakerCooldownMs, breaker: new ConsecutiveBreaker(1) },
@@ -559,18 +564,22 @@ export function createDialer(deps: DialerDeps): Dialer {
     } catch (error) {
       return failedCreate(job, key, claim, error);
     }
-    // The call exists: nothing below may release the claim. If recording fails, the redelivered job finds
-    // the claim marked as sent and waits for the call's events (or the ambiguity timeout).
+    // The call exists: nothing below may release the claim. Only this process knows it, so recording it
+    // is retried through a NATS outage (its events may be lost in the same outage; were it left as
+    // merely "sent", the ambiguity timeout could place a second call). Should this process die first,
+    // the redelivered job finds the claim marked as sent and waits for the call's events.
     stats.placed += 1;
-    const recorded = await ledger.modify(
-      key,
-      (entry) => {
-        entry.uuid = call.uuid;
-        entry.placedAt = clock();
-        if (PLACING_STATES.has(entry.state)) entry.state = 'placed';
-        return entry;
-      },
-      sending,
+    const recorded = await recordRetry.execute(() =>
+      ledger.modify(
+        key,
+        (entry) => {
+          entry.uuid = call.uuid;
+          entry.placedAt = clock();
+          if (PLACING_STATES.has(entry.state)) entry.state = 'placed';
+          return entry;
+        },
+        sending,
+      ),
     );
     await publishAttempt(job, 'placed', { uuid: call.uuid }, `placed.${key}.${claim.tries}`);
     if (recorded && recorded.entry.state !== 'final') watchAttempt(key, checkDueAt(recorded.entry, resultTimeoutMs));

@@ -44,6 +44,8 @@ const dialer = createDialer({
     pacerSafetyFactor: config.PACER_SAFETY_FACTOR,
     pacerWindowGuard: config.PACER_WINDOW_GUARD,
     pacerWindowMarginMs: config.PACER_WINDOW_MARGIN_MS,
+    // Every create is answered (or times out) within VOICE_API_TIMEOUT_MS; only a dead sender's is not.
+    pacerOutstandingBoundMs: config.VOICE_API_TIMEOUT_MS + 1000,
     ambiguityTimeoutMs: config.AMBIGUITY_TIMEOUT_MS,
     claimGraceMs: config.CLAIM_GRACE_MS,
     callSlotTimeoutMs: config.CALL_SLOT_TIMEOUT_MS,
