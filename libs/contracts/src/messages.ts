@@ -276,6 +276,11 @@ export const ContactFinal = z.strictObject({
   attempts: z.int().min(0),
   at: IsoTime,
   reason: z.string().optional(),
+  /**
+   * A correction: a late provider event proved a better outcome for an attempt already settled, so
+   * the contact's final state moves from `supersedes` to `state` (only ever forwards).
+   */
+  supersedes: FinalState.optional(),
 });
 export type ContactFinal = z.infer<typeof ContactFinal>;
 

@@ -50,6 +50,9 @@ const RANK: Record<AttemptOutcome, number> = {
   acknowledged: 8,
 };
 
+/** An attempt outcome's strength: a later event can only move an attempt to a stronger one. */
+export const outcomeRank = (outcome: AttemptOutcome): number => RANK[outcome];
+
 function outcomeOf(signal: OutcomeSignal, ackKey: string): AttemptOutcome | undefined {
   switch (signal.status) {
     case 'answered':

@@ -13,6 +13,7 @@ import {
   attemptEventSubject,
   broadcastEventSubject,
   classifyAttempt,
+  outcomeRank,
   contactFinalSubject,
   decodeJson,
   dialJobSubject,
@@ -485,6 +486,15 @@ export function createDialer(deps: DialerDeps): Dialer {
       return { kind: 'ack' };
     }
     if (status !== 'running') return { kind: 'nak', delayMs: handBackMs };
+    if (job.attempt > 1) {
+      // A late event may have upgraded the previous attempt since this retry was scheduled (a keypress
+      // after the watchdog settled it, say): a confirmed contact is never called again.
+      const previous = (await ledger.get(ledger.key(job.broadcastId, job.contactId, job.attempt - 1)))?.value;
+      if (previous?.outcome && !isRetryable(request, previous.outcome)) {
+        await publishFinal(job, await bestPrevious(job), job.attempt - 1, `no retry: attempt ${job.attempt - 1} ended ${previous.outcome}`);
+        return { kind: 'ack' };
+      }
+    }
     const expiresAt = request.expiresAt ? Date.parse(request.expiresAt) : undefined;
     if (expiresAt !== undefined && now >= expiresAt) {
       await publishFinal(job, job.attempt > 1 ? await bestPrevious(job) : 'expired', job.attempt - 1, 'broadcast expired');
@@ -859,6 +869,16 @@ export function createDialer(deps: DialerDeps): Dialer {
         entry.uuid ??= event.uuid;
         changed = true;
       }
+      if (entry.state === 'final' && changed) {
+        // A late event (after the settle window, or after the watchdog decided from the call's status)
+        // may prove a stronger outcome: a keypress, a machine, a failure detail. Outcomes only move forward.
+        const view = classifyAttempt(entry.signals, ackKey);
+        const settled = entry.outcome ?? 'unknown';
+        if (outcomeRank(view.outcome) > outcomeRank(settled)) {
+          entry.upgradePending ??= settled;
+          entry.outcome = view.outcome;
+        }
+      }
       if (entry.state !== 'final') {
         const view = classifyAttempt(entry.signals, ackKey);
         if (view.final && entry.finalSeenAt === undefined) {
@@ -892,8 +912,36 @@ export function createDialer(deps: DialerDeps): Dialer {
     if (entry.state === 'final') {
       await slots.release(key);
       if (!entry.followedUp) await followUp(key, entry);
+      // After the follow-up: one in flight elsewhere may have published the outcome before the upgrade.
+      if (entry.upgradePending !== undefined) await publishUpgrade(key, entry.upgradePending);
     }
     return { kind: 'ack' };
+  }
+
+  /**
+   * Correct what was published for an attempt already followed up: its outcome, and the contact's
+   * final state when this attempt ended the contact. A retry already scheduled stays scheduled (the
+   * retry job checks the earlier outcomes again before it calls). Idempotent by message id.
+   */
+  async function publishUpgrade(key: string, from: AttemptOutcome): Promise<void> {
+    const entry = (await ledger.get(key))?.value;
+    if (!entry || entry.upgradePending === undefined) return; // published meanwhile by another delivery
+    const job = jobOf(entry);
+    const outcome = entry.outcome ?? 'unknown';
+    const reason = `late event: ${from} → ${outcome}`;
+    logger.info({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, from, outcome }, 'late event upgraded a settled attempt');
+    await publishAttempt(job, 'outcome', { outcome, reason, ...(entry.uuid ? { uuid: entry.uuid } : {}) }, `outcome.${key}.${outcome}`);
+    if (entry.retryAt === undefined) {
+      const previous = job.attempt > 1 ? await bestPrevious(job) : undefined;
+      const before = previous === undefined ? from : betterOf(from, previous);
+      const after = previous === undefined ? outcome : betterOf(outcome, previous);
+      if (after !== before) await publishFinal(job, after, job.attempt, reason, before);
+    }
+    await ledger.modify(key, (e) => {
+      if (e.upgradePending === undefined) return undefined;
+      delete e.upgradePending;
+      return e;
+    });
   }
 
   /** After an attempt's outcome: publish it, then schedule the retry or the contact's final state. */
@@ -905,9 +953,7 @@ export function createDialer(deps: DialerDeps): Dialer {
     let retryAt: number | undefined;
     if (spec) {
       const request = spec.request;
-      const retryable =
-        outcome !== 'acknowledged' &&
-        ((request.retry.on as readonly string[]).includes(outcome) || (outcome === 'voicemail' && request.machine.countAs === 'retry'));
+      const retryable = isRetryable(request, outcome);
       const candidate = finalAt + request.retry.delaySeconds * 1000;
       const expiresAt = request.expiresAt ? Date.parse(request.expiresAt) : undefined;
       const status = runtimes.get(job.broadcastId)?.control?.state.status ?? (await controlStatus(job.broadcastId));
@@ -965,7 +1011,8 @@ export function createDialer(deps: DialerDeps): Dialer {
     await publishJson(js, attemptEventSubject(job.broadcastId), event, msgId);
   }
 
-  async function publishFinal(job: DialJob, state: FinalState, attempts: number, reason?: string): Promise<void> {
+  /** The contact's final state; with `supersedes`, a correction of the one published before. */
+  async function publishFinal(job: DialJob, state: FinalState, attempts: number, reason?: string, supersedes?: FinalState): Promise<void> {
     const final: ContactFinal = {
       kind: 'contact',
       broadcastId: job.broadcastId,
@@ -975,8 +1022,10 @@ export function createDialer(deps: DialerDeps): Dialer {
       attempts,
       at: new Date(clock()).toISOString(),
       ...(reason ? { reason } : {}),
+      ...(supersedes ? { supersedes } : {}),
     };
-    await publishJson(js, contactFinalSubject(job.broadcastId), ContactFinal.parse(final), `final.${job.broadcastId}.${job.contactId}`);
+    const msgId = `final.${job.broadcastId}.${job.contactId}${supersedes ? `.${state}` : ''}`;
+    await publishJson(js, contactFinalSubject(job.broadcastId), ContactFinal.parse(final), msgId);
   }
 
   // ---- watchdog ----------------------------------------------------------------------------
@@ -1199,6 +1248,12 @@ export function createDialer(deps: DialerDeps): Dialer {
     isReady: () => ready && !nc.isClosed() && slots.isReady(),
     stats: () => ({ ...stats, activeCalls: slots.held }),
   };
+}
+
+/** Does this outcome call for another attempt under the broadcast's retry policy? */
+function isRetryable(request: BroadcastSpec['request'], outcome: AttemptOutcome): boolean {
+  if (outcome === 'acknowledged') return false;
+  return (request.retry.on as readonly string[]).includes(outcome) || (outcome === 'voicemail' && request.machine.countAs === 'retry');
 }
 
 function sameSignal(a: LedgerSignal, b: LedgerSignal): boolean {

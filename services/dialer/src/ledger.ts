@@ -42,6 +42,8 @@ export interface LedgerEntry {
   finalAt?: number;
   /** True once the outcome event and the retry job or contact final were published. */
   followedUp?: boolean;
+  /** A late event upgraded the outcome from this one after the follow-up; the correction is being published. */
+  upgradePending?: AttemptOutcome;
   retryAt?: number;
   reason?: string;
   /** Status checks (`GET /v1/calls/{uuid}`) the watchdog made for this attempt. */

@@ -171,6 +171,41 @@ describe('dialer', () => {
     expect(world.of('contact', bid)).toHaveLength(1);
   });
 
+  it('a keypress arriving after the attempt was settled corrects its outcome and the contact final, forwards only', async () => {
+    await world.dialer();
+    const bid = newId('late');
+    await world.broadcast(bid, { acknowledgement: {}, retry: { maxAttempts: 1 } });
+    await world.jobs(bid, 1);
+    const call = await waitFor(() => world.api.callsFor(bid)[0], { message: 'call' });
+    await world.callEvents(call, ['started', 'answered', 'completed']);
+    expect(await waitFor(() => finalOf(bid, 'c0'), { message: 'final' })).toMatchObject({ state: 'answered' });
+    // The keypress comes late (a webhook retry after an outage), then a weaker straggler.
+    await world.callEvents(call, [{ status: 'input', digits: '1' }]);
+    const correction = await waitFor(() => world.of('contact', bid).find((e) => e.supersedes !== undefined), { message: 'correction' });
+    expect(correction).toMatchObject({ state: 'acknowledged', supersedes: 'answered', attempts: 1 });
+    expect(world.of('attempt', bid).filter((e) => e.phase === 'outcome').map((e) => e.outcome)).toEqual(['answered', 'acknowledged']);
+    await world.callEvents(call, ['busy']);
+    await waitFor(async () => (await world.buckets.ledger.get(`${bid}.c0.1`))?.json<{ signals: { status: string }[] }>().signals.some((x) => x.status === 'busy'), {
+      message: 'straggler applied',
+    });
+    expect(world.of('contact', bid)).toHaveLength(2);
+    expect(world.of('attempt', bid).filter((e) => e.phase === 'outcome')).toHaveLength(2);
+  });
+
+  it('a retry scheduled before a late keypress proved the attempt acknowledged is not placed', async () => {
+    await world.dialer();
+    const bid = newId('lateretry');
+    await world.broadcast(bid, { acknowledgement: {}, retry: { maxAttempts: 2, delaySeconds: 2, on: ['answered'] } });
+    await world.jobs(bid, 1);
+    const call = await waitFor(() => world.api.callsFor(bid)[0], { message: 'call' });
+    await world.callEvents(call, ['started', 'answered', 'completed']);
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'outcome' && e.retryAt !== undefined), { message: 'retry scheduled' });
+    await world.callEvents(call, [{ status: 'input', digits: '1' }]);
+    const final = await waitFor(() => finalOf(bid, 'c0'), { timeoutMs: 15_000, message: 'final without a second call' });
+    expect(final).toMatchObject({ state: 'acknowledged', attempts: 1 });
+    expect(world.api.callsFor(bid)).toHaveLength(1);
+  });
+
   it('dials critical broadcasts ahead of normal ones', async () => {
     const normal = newId('normal');
     const critical = newId('critical');

@@ -108,6 +108,8 @@ class BatchPlan {
   /** First final state per contact in this batch (stream order). */
   readonly finals = new Map<string, ContactFinal>();
   readonly ignoredFinals: ContactFinal[] = [];
+  /** Corrections of final states stored before this batch (`supersedes` → `state`), chained per contact. */
+  readonly upgrades = new Map<string, ContactFinal & { supersedes: string }>();
   readonly touched = new Set<string>();
 
   private contact(bid: string, cid: string): string {
@@ -229,9 +231,23 @@ class BatchPlan {
     const cid = this.contact(bid, e.contactId);
     this.contacts.set(cid, { number: e.number }).max(cid, 'attempts', e.attempts).max(cid, 'updatedAt', e.at);
     this.broadcasts.min(bid, 'firstSeenAt', e.at).max(bid, 'lastFinalAt', e.at);
+    if (e.supersedes !== undefined) return this.upgrade(cid, { ...e, supersedes: e.supersedes });
     const first = this.finals.get(cid);
     if (!first) this.finals.set(cid, e);
     else if (first.state !== e.state) this.ignoredFinals.push(e);
+  }
+
+  /** A correction applies only to the state it names, so a replay or a stale one changes nothing. */
+  private upgrade(cid: string, e: ContactFinal & { supersedes: string }): void {
+    const first = this.finals.get(cid);
+    if (first) {
+      // The contact became final in this very batch: correct it before it is written and counted.
+      if (first.state === e.supersedes) this.finals.set(cid, { ...first, state: e.state, reason: e.reason });
+      return;
+    }
+    const earlier = this.upgrades.get(cid);
+    if (!earlier) this.upgrades.set(cid, e);
+    else if (earlier.state === e.supersedes) this.upgrades.set(cid, { ...e, supersedes: earlier.supersedes });
   }
 
   contactOperations(batchId: string): BulkOperation[] {
@@ -252,6 +268,18 @@ class BatchPlan {
       const set: Doc = { state: e.state, final: true, finalAt: e.at, finalBatch: batchId, uncounted: true };
       if (e.reason) set.reason = e.reason;
       ops.push({ updateOne: { filter: { _id: id, final: false }, update: { $set: set } } });
+    }
+    for (const [id, e] of this.upgrades) {
+      const reason = e.reason ? { reason: e.reason } : {};
+      // Already counted: move it, and mark it for the counters (`recountFrom`, guarded by the batch id).
+      ops.push({
+        updateOne: {
+          filter: { _id: id, final: true, state: e.supersedes, uncounted: { $exists: false }, recountFrom: { $exists: false } },
+          update: { $set: { state: e.state, recountFrom: e.supersedes, upgradeBatch: batchId, ...reason } },
+        },
+      });
+      // Not counted yet (a failed count awaiting recovery): it will be counted in its new state.
+      ops.push({ updateOne: { filter: { _id: id, final: true, state: e.supersedes, uncounted: true }, update: { $set: { state: e.state, ...reason } } } });
     }
     return ops;
   }
@@ -295,6 +323,8 @@ export class Aggregation {
       const stored = await this.readFinals(plan);
       // The broadcast documents exist once their bulkWrite above resolved, so the counters can be added.
       await this.count(batchId, stored.filter((d) => d.finalBatch === batchId));
+      const upgraded = await this.readContacts([...plan.upgrades.keys()]);
+      await this.recount(batchId, upgraded.filter((d) => d.upgradeBatch === batchId && typeof d.recountFrom === 'string'));
       return { broadcasts: plan.touched, finalConflicts: this.conflicts(plan, stored) };
     } catch (error) {
       this.mayHaveUncounted = true;
@@ -303,11 +333,14 @@ export class Aggregation {
   }
 
   /** The stored state of every contact this batch tried to make final. */
-  private async readFinals(plan: BatchPlan): Promise<ContactDoc[]> {
-    if (plan.finals.size === 0) return [];
+  private readFinals(plan: BatchPlan): Promise<ContactDoc[]> {
+    return this.readContacts([...plan.finals.keys()]);
+  }
+
+  private async readContacts(ids: string[]): Promise<ContactDoc[]> {
+    if (ids.length === 0) return [];
     const contacts = this.store.collection<ContactDoc>(COLLECTIONS.contacts);
-    const ids = [...plan.finals.keys()];
-    const projection = { broadcastId: 1, state: 1, finalBatch: 1 } as const;
+    const projection = { broadcastId: 1, state: 1, finalBatch: 1, recountFrom: 1, upgradeBatch: 1 } as const;
     // The embedded store answers an `_id: {$in}` query in time linear in the collection (it restores
     // natural order), but a point lookup in O(1); MongoDB is the other way round (round trips).
     return this.store.kind === 'embedded'
@@ -346,7 +379,30 @@ export class Aggregation {
       .bulkWrite(newlyFinal.map((d) => ({ updateOne: { filter: { _id: d._id }, update: { $unset: { uncounted: '' } } } })), { ordered: false });
   }
 
-  /** Count contacts left final-but-uncounted by a crash or a failed write (run at start and after a failure). */
+  /**
+   * Move corrected contacts from their old state's counter to the new one, exactly once (guarded by
+   * `<batch>:up` as `count` is by the batch id), then clear the mark; `recoverCounts` repeats a crashed one.
+   */
+  private async recount(batchId: string, moved: readonly ContactDoc[]): Promise<void> {
+    if (moved.length === 0) return;
+    const perBroadcast = new Map<string, Doc>();
+    for (const d of moved) {
+      const inc = perBroadcast.get(d.broadcastId) ?? {};
+      inc[`finalCounts.${d.state}`] = ((inc[`finalCounts.${d.state}`] as number | undefined) ?? 0) + 1;
+      inc[`finalCounts.${String(d.recountFrom)}`] = ((inc[`finalCounts.${String(d.recountFrom)}`] as number | undefined) ?? 0) - 1;
+      perBroadcast.set(d.broadcastId, inc);
+    }
+    const guard = `${batchId}:up`;
+    await this.store.collection(COLLECTIONS.broadcasts).bulkWrite(
+      [...perBroadcast].map(([bid, inc]) => ({ updateOne: { filter: { _id: bid, countedBatches: { $ne: guard } }, update: { $inc: inc, $push: { countedBatches: guard } } } })),
+      { ordered: false },
+    );
+    await this.store
+      .collection(COLLECTIONS.contacts)
+      .bulkWrite(moved.map((d) => ({ updateOne: { filter: { _id: d._id }, update: { $unset: { recountFrom: '', upgradeBatch: '' } } } })), { ordered: false });
+  }
+
+  /** Count contacts left final-but-uncounted (or corrected but not moved) by a crash or a failed write (run at start and after a failure). */
   async recoverCounts(): Promise<number> {
     const contacts = this.store.collection<ContactDoc>(COLLECTIONS.contacts);
     const left = await contacts.find({ uncounted: true }, { projection: { broadcastId: 1, state: 1, finalBatch: 1 } }).toArray();
@@ -356,8 +412,15 @@ export class Aggregation {
       byBatch.set(id, [...(byBatch.get(id) ?? []), d]);
     }
     for (const [batchId, docs] of byBatch) await this.count(batchId, docs);
+    const moved = await contacts.find({ recountFrom: { $exists: true } }, { projection: { broadcastId: 1, state: 1, recountFrom: 1, upgradeBatch: 1 } }).toArray();
+    const byUpgrade = new Map<string, ContactDoc[]>();
+    for (const d of moved) {
+      const id = typeof d.upgradeBatch === 'string' ? d.upgradeBatch : 'unknown';
+      byUpgrade.set(id, [...(byUpgrade.get(id) ?? []), d]);
+    }
+    for (const [batchId, docs] of byUpgrade) await this.recount(batchId, docs);
     this.mayHaveUncounted = false;
-    return left.length;
+    return left.length + moved.length;
   }
 
   /** Finals that lost to an earlier, different one (in this batch or before), for the log. */

@@ -78,6 +78,12 @@ export interface ContactDoc {
   /** The batch whose write made the contact final; `uncounted` until the counters include it. */
   finalBatch?: string;
   uncounted?: boolean;
+  /**
+   * A correction (a late event proved a better outcome) moved the final state from this one; the
+   * counters still count it here until the batch `upgradeBatch` moves it over.
+   */
+  recountFrom?: string;
+  upgradeBatch?: string;
 }
 
 /** One call attempt (`_id` = `<bid>:<cid>:<n>`). */

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { DialJob, StreamEvent } from '@clarion/contracts';
+import type { DialJob, FinalState, StreamEvent } from '@clarion/contracts';
 import type { BulkOperation, Collection, Doc, Store } from '@clarion/store';
 import { Aggregation, type ReportInput } from '../src/aggregate.js';
 import { Reports } from '../src/queries.js';
-import { COLLECTIONS } from '../src/records.js';
+import { COLLECTIONS, type ContactDoc } from '../src/records.js';
 import { recordedBroadcast, shuffle, startHarness, STORES } from './helpers.js';
 
 const inputsOf = (items: (StreamEvent | DialJob)[]): ReportInput[] =>
@@ -41,6 +41,8 @@ const isCountedMark = (collection: string, ops: BulkOperation[]) =>
   collection === COLLECTIONS.contacts && ops.some((op) => 'updateOne' in op && '$unset' in (op.updateOne.update as Doc));
 
 const EXPECTED = { acknowledged: 1, answered: 1, no_answer: 1, invalid_number: 1, voicemail: 1, suppressed: 1, duplicate: 1 };
+/** EXPECTED after the `answered` contact was corrected to `acknowledged` (states counted 0 are not listed). */
+const UPGRADED = { acknowledged: 2, no_answer: 1, invalid_number: 1, voicemail: 1, suppressed: 1, duplicate: 1 };
 
 describe.each(STORES)('per-state counters on the $name store', ({ open }) => {
   it('equal a full scan of the contacts after shuffled, duplicated and replayed batches', async () => {
@@ -84,6 +86,74 @@ describe.each(STORES)('per-state counters on the $name store', ({ open }) => {
       await inner.close();
     });
   }
+
+  it('a correction moves a final contact (and its counter) forward once; stale or replayed ones change nothing', async () => {
+    const store = await open();
+    const aggregation = new Aggregation(store);
+    await aggregation.ensureIndexes();
+    const bid = 'counters-upgrade';
+    await aggregation.apply(inputsOf(recordedBroadcast(bid)));
+    const final = (contactId: string, state: FinalState, supersedes?: FinalState): StreamEvent => ({
+      kind: 'contact',
+      broadcastId: bid,
+      contactId,
+      state,
+      attempts: 1,
+      at: '2026-03-02T10:30:00.000Z',
+      reason: 'late event',
+      ...(supersedes ? { supersedes } : {}),
+    });
+    // c3 ended answered; a late keypress proves it acknowledged. Applied twice (a redelivery).
+    const answered = (await store.collection<ContactDoc>(COLLECTIONS.contacts).find({ broadcastId: bid, state: 'answered' }).toArray())[0]!;
+    const correction = final(answered.contactId, 'acknowledged', 'answered');
+    await aggregation.apply(inputsOf([correction]));
+    await aggregation.apply(inputsOf([correction, final(answered.contactId, 'voicemail', 'busy')]));
+    const expected = UPGRADED;
+    const reports = new Reports(store, () => new Date('2026-03-02T11:00:00Z'));
+    expect((await reports.summary(bid))?.counts).toEqual(expected);
+    expect(await reports.scanStateCounts(bid)).toEqual(expected);
+    // A plain (uncorrected) final for a contact that is already final still changes nothing.
+    await aggregation.apply(inputsOf([final(answered.contactId, 'no_answer')]));
+    expect((await reports.summary(bid))?.counts).toEqual(expected);
+    await store.close();
+  });
+
+  it('a correction in the same batch as the final it corrects is counted once, in the corrected state', async () => {
+    const store = await open();
+    const aggregation = new Aggregation(store);
+    await aggregation.ensureIndexes();
+    const bid = 'counters-upgrade-same-batch';
+    const events = recordedBroadcast(bid);
+    const original = events.find((e): e is StreamEvent & { kind: 'contact' } => 'kind' in e && e.kind === 'contact' && e.state === 'answered')!;
+    await aggregation.apply(inputsOf([...events, { ...original, state: 'acknowledged', supersedes: 'answered' }]));
+    const expected = UPGRADED;
+    const reports = new Reports(store, () => new Date('2026-03-02T11:00:00Z'));
+    expect((await reports.summary(bid))?.counts).toEqual(expected);
+    expect(await reports.scanStateCounts(bid)).toEqual(expected);
+    await store.close();
+  });
+
+  it('a correction interrupted before the counters moved is finished at restart, once', async () => {
+    const inner = await open();
+    const bid = 'counters-upgrade-crash';
+    const plain = new Aggregation(inner);
+    await plain.ensureIndexes();
+    const events = recordedBroadcast(bid);
+    await plain.apply(inputsOf(events));
+    const original = events.find((e): e is StreamEvent & { kind: 'contact' } => 'kind' in e && e.kind === 'contact' && e.state === 'answered')!;
+    const correction = inputsOf([{ ...original, state: 'acknowledged', supersedes: 'answered' }]);
+    const store = crashingStore(inner, isCounterWrite);
+    await expect(new Aggregation(store).apply(correction)).rejects.toThrow('simulated crash');
+    store.armed = false;
+    const second = new Aggregation(store);
+    await second.apply(correction);
+    const expected = UPGRADED;
+    const reports = new Reports(store, () => new Date('2026-03-02T11:00:00Z'));
+    expect((await reports.summary(bid))?.counts).toEqual(expected);
+    expect(await reports.scanStateCounts(bid)).toEqual(expected);
+    expect(await inner.collection(COLLECTIONS.contacts).countDocuments({ recountFrom: { $exists: true } })).toBe(0);
+    await inner.close();
+  });
 
   it('recomputes the listed status of unfinished broadcasts at start (the crash left it stale)', async () => {
     const store = await open();
