@@ -17,6 +17,9 @@ interface SimCall {
   event_url: string;
   outcome: string;
   created_at: string;
+  /** voice-sim's delivery record of each event (after its retry) and of the answer webhook. */
+  events?: { status: string; delivered: boolean; http_status: number | null; attempts: number; sent_at: string | null }[];
+  answer?: { ok: boolean; attempts: number; http_status: number | null } | null;
 }
 interface SimStats {
   calls_placed: number;
@@ -255,7 +258,7 @@ async function runExperiment(experiment: Experiment, baselineSeconds: number | u
 
 /** Ground truth (voice-sim) against the reporter, contact by contact. */
 function compare(calls: SimCall[], stats: SimStats, contacts: ContactView[], accepted: number) {
-  const callsOf = new Map<string, { attempt: number; outcome: string }[]>();
+  const callsOf = new Map<string, { attempt: number; outcome: string; undelivered: string[] }[]>();
   const perAttempt = new Map<string, number>();
   for (const call of calls) {
     const id = attemptOf(call.event_url);
@@ -263,7 +266,10 @@ function compare(calls: SimCall[], stats: SimStats, contacts: ContactView[], acc
     const key = `${id.contactId}#${id.attempt}`;
     perAttempt.set(key, (perAttempt.get(key) ?? 0) + 1);
     const list = callsOf.get(id.contactId) ?? [];
-    list.push({ attempt: id.attempt, outcome: call.outcome });
+    // What the provider gave up delivering (after its own retry): the reason behind a wrong outcome.
+    const undelivered = (call.events ?? []).filter((e) => !e.delivered).map((e) => `${e.status}@${e.sent_at?.slice(11, 23) ?? '?'}:${e.http_status ?? 'no reply'}×${e.attempts}`);
+    if (call.answer && !call.answer.ok) undelivered.push(`answer:${call.answer.http_status ?? 'no reply'}×${call.answer.attempts}`);
+    list.push({ attempt: id.attempt, outcome: call.outcome, undelivered });
     callsOf.set(id.contactId, list);
   }
   const reported = new Map(contacts.map((c) => [c.id, c]));
@@ -289,7 +295,8 @@ function compare(calls: SimCall[], stats: SimStats, contacts: ContactView[], acc
     const expected = EXPECTED_STATE[last.outcome];
     if (contact.final && expected && contact.state !== expected) {
       outcomesWrong += 1;
-      if (examples.length < 5) examples.push(`${contact.id}: voice-sim ${last.outcome}, reported ${contact.state}`);
+      const lost = last.undelivered.length > 0 ? ` (voice-sim could not deliver ${last.undelivered.join(', ')})` : '';
+      if (examples.length < 5) examples.push(`${contact.id}: voice-sim ${last.outcome}, reported ${contact.state}${lost}`);
     }
   }
   const unknownToReporter = [...callsOf.keys()].filter((id) => !reported.has(id)).length;
