@@ -1,5 +1,7 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Koa from 'koa';
 import { describe, expect, it } from 'vitest';
-import { AttemptQuery, plainAnswerQuery } from './answer-query.js';
+import { AttemptQuery, answerQuerystring, plainAnswerQuery } from './answer-query.js';
 
 /** What the full path reads: Koa's query object (URLSearchParams, repeated keys as arrays), then the schema. */
 function fullPath(querystring: string) {
@@ -93,5 +95,45 @@ describe('plainAnswerQuery', () => {
       }
     }
     expect(accepted).toBeGreaterThan(10);
+  });
+});
+
+describe('answerQuerystring', () => {
+  it("returns Koa's ctx.querystring exactly when Koa's ctx.path is /webhooks/answer, or leaves the URL to Koa", () => {
+    const koa = new Koa();
+    const koaRead = (url: string) => {
+      const ctx = koa.createContext({ url, method: 'GET', headers: {}, socket: {} } as IncomingMessage, {} as ServerResponse);
+      return { path: ctx.path, querystring: ctx.querystring };
+    };
+    const urls = [
+      `/webhooks/answer?b=b1&c=c1&a=1&v=${V}`,
+      `/webhooks/answer?b=b1&c=c1&a=1&${VONAGE}`,
+      '/webhooks/answer?',
+      '/webhooks/answer?a=1?b=2',
+      '/webhooks/answer?b=b1&c=c1&a=1&v=abc#frag',
+      '/webhooks/answer?b=b1&c=c1&a=1&v=a b',
+      '/webhooks/answer?b=b1&c=c1&a=1&v=a\tb',
+      '/webhooks/answer?b=b1&c=c1&a=1&v=a\u00a0b',
+      '/webhooks/answer?b=b1&c=c1&a=1&v=a\ufeffb',
+      '/webhooks/answer?b=é&c="<>"&a=1&v={|}^`',
+      '/webhooks/answer',
+      '/webhooks/answer/?b=b1&c=c1&a=1',
+      '/webhooks/answers?b=b1&c=c1&a=1',
+      '/webhooks/Answer?b=b1&c=c1&a=1',
+      '/webhooks/event?b=b1&c=c1&a=1',
+      '//webhooks/answer?b=b1&c=c1&a=1',
+      'http://hooks.example.test/webhooks/answer?b=b1&c=c1&a=1',
+      '/webhooks/answer#?b=b1',
+    ];
+    let read = 0;
+    for (const url of urls) {
+      const querystring = answerQuerystring(url);
+      if (querystring === undefined) continue;
+      read++;
+      expect(koaRead(url), url).toEqual({ path: '/webhooks/answer', querystring });
+    }
+    expect(read).toBe(5);
+    expect(answerQuerystring(`/webhooks/answer?b=b1&c=c1&a=1&${VONAGE}`)).toBe(`b=b1&c=c1&a=1&${VONAGE}`);
+    expect(answerQuerystring(undefined)).toBeUndefined();
   });
 });

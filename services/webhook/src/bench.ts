@@ -90,9 +90,18 @@ export async function benchAnswerWebhook(options: AnswerBenchOptions = {}): Prom
     // one server after the other, taking the CPU it measured (and the bare handler lost less of it).
     const rounds = Math.max(1, Math.round(durationMs / 1000));
     const sliceMs = durationMs / rounds;
+    // The webhook gets the URLs the Voice API requests: ours (b, c, a, and v with each contact's own
+    // variables) and, appended by the Voice API to a GET answer_url, the call's own parameters (as
+    // voice-sim sends them), which the handler must skip.
+    const vOf = (i: number) => encodeContactVars({ name: `Ada ${i}`, vars: { area: 'Riverside' } });
+    const vonage = (i: number) => {
+      const n = String(i).padStart(4, '0');
+      const call = `uuid=63f61863-4a51-4f6b-86e1-46edebcf${n}&conversation_uuid=CON-f972836a-550f-45fa-956c-12a2ab5b${n}`;
+      return `to=14155550100&from=14155550199&${call}&region_url=https%3A%2F%2Fapi-us-3.vonage.com&endpoint_type=phone`;
+    };
     const targets = [
       { port: portOf(bareServer), paths: ['/webhooks/answer'] },
-      { port: portOf(webhookServer), paths: Array.from({ length: 1000 }, (_, i) => `/webhooks/answer?b=bench&c=c${i}&a=1&v=${v}`) },
+      { port: portOf(webhookServer), paths: Array.from({ length: 1000 }, (_, i) => `/webhooks/answer?b=bench&c=c${i}&a=1&v=${vOf(i)}&${vonage(i)}`) },
     ];
     const open = await runLoad({ mode: 'open', rate, targets, sockets, warmupMs: 1000, sliceMs, rounds });
     // Closed loop with fewer sockets than the open loop: enough to saturate one event loop.

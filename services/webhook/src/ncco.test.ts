@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BroadcastRequest, type BroadcastRequestInput, type BroadcastSpec, type ContactVars } from '@clarion/contracts';
-import { answerNcco, answerNccoJson, promptActions, type AttemptIds } from './ncco.js';
+import { answerNcco, answerNccoJson, promptActions, renderText, type AttemptIds } from './ncco.js';
 
 const spec = (id: string, overrides: Partial<BroadcastRequestInput>): BroadcastSpec => ({
   id,
@@ -17,6 +17,12 @@ const SPECS = [
   spec('ack', { acknowledgement: {} }),
   spec('ackPlain', { message: { text: 'No variables "here".', language: 'fr-FR' }, acknowledgement: { prompt: 'Appuyez sur 1.', key: '1', timeoutSeconds: 9 } }),
   spec('audioAck', { message: { audioUrl: 'https://audio.example.test/flood.mp3' }, acknowledgement: { prompt: 'Press 1.', timeoutSeconds: 3 } }),
+  // Text that JSON escapes around the variables, inherited property names as variables, and
+  // surrogates at the edges of the parts (a pair split by a placeholder that may be empty).
+  spec('escapes', { message: { text: 'Say "{{name}}"\\ \t{{area}}\u0007 {{constructor}}{{toString}}{{__proto__}}.' }, acknowledgement: {} }),
+  spec('surrogates', { message: { text: 'Flood \ud83c{{wave}}\udf0a and \ud800 alone {{name}}.' } }),
+  spec('ssmlAck', { message: { text: '<speak>Dear {{name}}, "{{area}}"</speak>', language: 'de-DE' }, acknowledgement: { prompt: 'Drücken Sie "1".' } }),
+  spec('overlongAck', { message: { text: `${'x'.repeat(1480)} {{area}} {{name}}` }, acknowledgement: {} }),
 ];
 
 const CONTACTS: ContactVars[] = [
@@ -25,6 +31,10 @@ const CONTACTS: ContactVars[] = [
   { name: 'Bo', language: 'not a tag!' },
   { language: 'en-GB' },
   { name: 'Zoë \u2028 \\ \u0007', vars: { area: 'y'.repeat(2000) } },
+  { name: 'Ana "quoted" \\ back\nslash', vars: { area: 'tab\there', wave: '🌊' } },
+  { name: '🌊 pair', vars: { area: 'lone \ud83c', wave: '\udf0a' } },
+  { name: 'Eve', vars: { constructor: 'own', toString: 'own too', area: '<&>' } },
+  { vars: { name: 'from vars', area: 'é ü ß 中文' } },
 ];
 
 const IDS: AttemptIds[] = [
@@ -33,26 +43,49 @@ const IDS: AttemptIds[] = [
   { b: 'b 1', c: 'c&d=é', a: 3 },
 ];
 
-const VS = [undefined, '', 'eyJuYW1lIjoiQWRhIn0', 'eyJuYW1lIjoiQWRhIn0=', 'a+b/c%2F'];
+const VS = [undefined, '', 'eyJuYW1lIjoiQWRhIn0', 'eyJuYW1lIjoiQWRhIn0=', 'a+b/c%2F', 'a"b\\c'];
 
 describe('answerNccoJson', () => {
-  it('is JSON.stringify(answerNcco(...)) byte for byte, for every option, contact, id and v', () => {
+  it('is JSON.stringify(answerNcco(...)) byte for byte, for every option, contact, id, v and public URL', () => {
     let checked = 0;
-    // Twice: the second round is served from the per-spec fragments built in the first.
+    // Twice: the second round is served from the per-spec fragments built in the first. Public URLs
+    // alternate, one with characters JSON escapes, so a fragment built for one is never used for another.
+    const publicUrls = ['https://hooks.example.test', 'http://127.0.0.1:8083/base "q" \\ \u2028'];
     for (let round = 0; round < 2; round++) {
       for (const s of SPECS) {
         for (const contact of CONTACTS) {
           for (const ids of IDS) {
             for (const v of VS) {
-              const expected = JSON.stringify(answerNcco(s, contact, ids, 'https://hooks.example.test', v));
-              expect(answerNccoJson(s, contact, ids, 'https://hooks.example.test', v), `${s.id} ${JSON.stringify({ contact, ids, v })}`).toBe(expected);
-              checked++;
+              for (const publicUrl of publicUrls) {
+                const expected = JSON.stringify(answerNcco(s, contact, ids, publicUrl, v));
+                expect(answerNccoJson(s, contact, ids, publicUrl, v), `${s.id} ${JSON.stringify({ contact, ids, v, publicUrl })}`).toBe(expected);
+                checked++;
+              }
             }
           }
         }
       }
     }
-    expect(checked).toBe(2 * SPECS.length * CONTACTS.length * IDS.length * VS.length);
+    expect(checked).toBe(2 * SPECS.length * CONTACTS.length * IDS.length * VS.length * publicUrls.length);
+  });
+
+  it('builds fresh fragments for a changed spec (a new object from the KV watch)', () => {
+    const ids = { b: 'b1', c: 'c1', a: 1 };
+    const contact = { name: 'Ada', vars: { area: 'Riverside' } };
+    const first = spec('changing', { message: { text: 'First {{name}}.' }, acknowledgement: { prompt: 'Press 1.' } });
+    const second = spec('changing', { message: { text: 'Second {{area}}.', language: 'en-GB' }, acknowledgement: { prompt: 'Press 2.', key: '2' } });
+    const url = 'https://hooks.example.test';
+    expect(JSON.parse(answerNccoJson(first, contact, ids, url, undefined))[0].text).toBe('First Ada.');
+    expect(answerNccoJson(second, contact, ids, url, undefined)).toBe(JSON.stringify(answerNcco(second, contact, ids, url, undefined)));
+    expect(JSON.parse(answerNccoJson(second, contact, ids, url, undefined))[1].text).toBe('Press 2.');
+  });
+});
+
+describe('renderText', () => {
+  it('fills an inherited property name ({{constructor}}, {{toString}}) with nothing unless the contact has it', () => {
+    const s = SPECS.find((x) => x.id === 'escapes')!;
+    expect(renderText(s, { name: 'Bo', vars: { area: 'A' } })).toBe('Say "Bo"\\ \tA\u0007 .');
+    expect(renderText(s, { vars: { constructor: 'C', toString: 'T', area: '' } })).toBe('Say ""\\ \t\u0007 CT.');
   });
 });
 

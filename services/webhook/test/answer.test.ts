@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, waitFor, type NatsServerHandle } from '@clarion/testkit';
 import { PUBLIC_URL, b64, request, startHarness, type Harness } from './harness.js';
 import { validateNcco } from './ncco-rules.js';
+import { answerNcco } from '../src/ncco.js';
 
 let nats: NatsServerHandle;
 let h: Harness;
@@ -90,6 +91,43 @@ describe('answer webhook', () => {
     expect(JSON.stringify((await answer('b=changing&c=c1&a=1')).body)).toContain('Second version.');
     await h.buckets.broadcasts.delete('changing');
     await waitFor(() => h.webhook.specs.peek('changing') === undefined, { message: 'watch saw the delete' });
+  });
+
+  it('serves the NCCO of the current spec, byte for byte, after the spec changes through the KV watch', async () => {
+    // Variables whose characters JSON or SSML must escape, and Vonage's own query parameters.
+    const contact = { name: 'Zoë "Z" \\ O\'Neil <&>', language: 'cy-GB', vars: { area: 'Mill\tRoad\n🌊', until: '\u0007 18:00' } };
+    const v = b64(contact);
+    const vonage = 'to=14155550100&from=14155550199&uuid=u-1&region_url=https%3A%2F%2Fapi-us-3.vonage.com';
+    const query = `b=edits&c=c1&a=2&v=${v}&${vonage}`;
+    const expectBody = async (spec: Parameters<typeof answerNcco>[0]) => {
+      const res = await fetch(`${h.base}/webhooks/answer?${query}`);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      const body = await res.text();
+      expect(body).toBe(JSON.stringify(answerNcco(spec, contact, { b: 'edits', c: 'c1', a: 2 }, PUBLIC_URL, v)));
+      expect(validateNcco(JSON.parse(body))).toEqual([]);
+      return body;
+    };
+    const first = await h.putSpec(
+      'edits',
+      request({ message: { text: 'Hello {{name}}, {{area}} until {{until}}.' }, acknowledgement: { prompt: 'Press 1.' } }),
+    );
+    await waitFor(() => h.webhook.specs.peek('edits')?.createdAt === first.createdAt, { message: 'watch saw the first version' });
+    const before = await expectBody(first);
+    expect(before).toContain('Zoë \\"Z\\" \\\\ O\'Neil <&>');
+    // Same id, new text, language, SSML and prompt: a new spec object, so new cached fragments.
+    const second = await h.putSpec(
+      'edits',
+      request({
+        message: { text: '<speak>Dear {{name}}: {{area}}.</speak>', language: 'en-GB', style: 2, repeat: 3 },
+        acknowledgement: { prompt: 'Press 5 now.', key: '5', timeoutSeconds: 9 },
+      }),
+    );
+    const current = () => h.webhook.specs.peek('edits')?.request.message.text ?? '';
+    await waitFor(() => current().startsWith('<speak>'), { message: 'watch saw the second version' });
+    const after = await expectBody(second);
+    expect(after).toContain('Dear Zoë &quot;Z&quot; \\\\ O&apos;Neil &lt;&amp;&gt;: Mill\\tRoad\\n🌊.');
+    expect(after).toContain('Press 5 now.');
+    expect(after).not.toBe(before);
   });
 
   it('apologises for an unknown broadcast instead of failing', async () => {
