@@ -364,10 +364,10 @@ describe('dialer', () => {
     expect(world.api.callsFor(bid).filter((c) => c.c === 'c2')).toEqual([]);
     // The other replica never renews its claim: after the grace it is taken over and c2 is called once.
     await waitFor(() => world.api.callsFor(bid).find((c) => c.c === 'c2'), { timeoutMs: 20_000, message: 'c2 called after the take-over' });
-    await waitFor(() => world.of('attempt', bid).filter((e) => e.phase === 'placed').length === 4, { message: 'all placed' });
+    await waitFor(() => world.of('attempt', bid).filter((e) => e.phase === 'placed').length === 4, { timeoutMs: 20_000, message: 'all placed' });
     expect(world.api.callsFor(bid).filter((c) => c.c === 'c2')).toHaveLength(1);
     expect(world.api.callsFor(bid)).toHaveLength(4);
-  });
+  }, 60_000);
 
   it('records a call whose create was answered while NATS was down, and never places it again', async () => {
     // Short ack wait, grace and ambiguity timeout: were the placed call left unrecorded, the job would be
@@ -395,7 +395,7 @@ describe('dialer', () => {
     const until = Date.now() + 7000;
     await waitFor(() => Date.now() >= until, { timeoutMs: 10_000, intervalMs: 200 });
     expect(world.api.callsFor(bid)).toHaveLength(1);
-  });
+  }, 60_000);
 
   it('on stop finishes creates in flight, returns the rest, and a new replica calls each contact once', async () => {
     const first = await world.dialer({ accountCps: 5 });
