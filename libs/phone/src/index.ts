@@ -1,4 +1,7 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { parsePhoneNumberFromString, isSupportedCountry, type CountryCode } from 'libphonenumber-js/max';
+import { batchMessage, resultsOf, type ReplyMessage } from './wire.js';
 
 /** Common ways spreadsheets spell a country, mapped to ISO 3166 alpha-2. */
 const COUNTRY_ALIASES: Record<string, string> = {
@@ -148,3 +151,137 @@ export function normaliseNumber(
 
 /** E.164 without `+`, as the Voice API wants it. */
 export const voiceApiNumber = (e164: string): string => e164.replace(/^\+/, '');
+
+/** One number to normalise with its options, as `normaliseNumber` takes them. */
+export interface NumberToNormalise {
+  input: string;
+  country?: string | undefined | null;
+  defaultCountry?: string | undefined;
+  timezone?: string | undefined | null;
+}
+
+/** `normaliseNumber` over a batch, results in the batch's order. */
+export function normaliseNumbers(batch: readonly NumberToNormalise[]): NormalisedNumber[] {
+  return batch.map(({ input, ...options }) => normaliseNumber(input, options));
+}
+
+/** Normalises batches on worker threads: the same results as `normaliseNumbers`, off the calling thread. */
+export interface NormaliserPool {
+  /** Results in the batch's order; a batch whose worker fails or is closed is normalised inline instead. */
+  normalise(batch: readonly NumberToNormalise[]): Promise<NormalisedNumber[]>;
+  /** Stop the threads; later batches start them again. */
+  close(): Promise<void>;
+  /** Worker threads running now (started on first use, gone after `close` or a failure). */
+  running(): number;
+}
+
+/** Worker threads worth starting beside the calling thread: one per spare core, at most two. */
+export function defaultNormaliserThreads(): number {
+  return Math.max(0, Math.min(2, availableParallelism() - 1));
+}
+
+interface Task {
+  id: number;
+  batch: readonly NumberToNormalise[];
+  resolve: (results: NormalisedNumber[]) => void;
+  reject: (error: Error) => void;
+}
+
+interface PoolThread {
+  worker: Worker;
+  tasks: Map<number, Task>;
+}
+
+// Under vitest this module runs from src/*.ts, which a worker thread cannot load: use the built script.
+const WORKER_SCRIPT = import.meta.url.endsWith('.ts')
+  ? new URL('../dist/normalise-worker.js', import.meta.url)
+  : new URL('./normalise-worker.js', import.meta.url);
+
+/**
+ * A pool of `threads` workers (started on first use) normalising batches of numbers; libphonenumber
+ * is CPU-bound, so a large import normalises its next batches on another core while the calling
+ * thread stores the previous one. With `threads` 0 every batch is normalised inline.
+ */
+export function createNormaliserPool(options: { threads: number }): NormaliserPool {
+  const threads: PoolThread[] = [];
+  let nextId = 0;
+  // A worker that threw (a script that cannot load, say) would fail again: stay inline from then on.
+  let broken = false;
+  const countries = new Map<string, string>();
+  const intern = (country: string): string => {
+    const known = countries.get(country);
+    if (known !== undefined) return known;
+    countries.set(country, country);
+    return country;
+  };
+
+  // A worker that failed or was stopped hands its batches back to the calling thread: never lost.
+  const retire = (thread: PoolThread): void => {
+    const at = threads.indexOf(thread);
+    if (at >= 0) threads.splice(at, 1);
+    for (const task of thread.tasks.values()) settleInline(task);
+    thread.tasks.clear();
+  };
+
+  const start = (): PoolThread => {
+    const thread: PoolThread = { worker: new Worker(WORKER_SCRIPT), tasks: new Map() };
+    thread.worker.on('message', (reply: ReplyMessage) => {
+      const task = thread.tasks.get(reply.id);
+      if (!task) return;
+      thread.tasks.delete(reply.id);
+      // An idle worker must not keep the process alive; a busy one must, or an awaited batch is lost.
+      if (thread.tasks.size === 0) thread.worker.unref();
+      if ('error' in reply) task.reject(new Error(reply.error));
+      else task.resolve(resultsOf(reply, intern));
+    });
+    thread.worker.on('error', () => {
+      broken = true;
+      retire(thread);
+    });
+    thread.worker.on('exit', () => retire(thread));
+    thread.worker.unref();
+    threads.push(thread);
+    return thread;
+  };
+
+  return {
+    normalise(batch) {
+      return new Promise<NormalisedNumber[]>((resolve, reject) => {
+        const task: Task = { id: nextId++, batch, resolve, reject };
+        if (options.threads <= 0 || broken || batch.length === 0) return settleInline(task);
+        // An idle thread takes it, else a new one while there are fewer than `threads`, else the least busy.
+        let thread = threads.find((t) => t.tasks.size === 0);
+        if (!thread && threads.length < options.threads) {
+          try {
+            thread = start();
+          } catch {
+            broken = true; // no thread can be started here (resource limits, say)
+            return settleInline(task);
+          }
+        }
+        thread ??= threads.reduce((a, b) => (b.tasks.size < a.tasks.size ? b : a));
+        thread.tasks.set(task.id, task);
+        thread.worker.ref();
+        thread.worker.postMessage(batchMessage(task.id, batch));
+      });
+    },
+    running: () => threads.length,
+    async close() {
+      const stopping = threads.splice(0);
+      await Promise.all(
+        stopping.map(async (thread) => {
+          await thread.worker.terminate();
+          retire(thread);
+        }),
+      );
+    },
+  };
+}
+
+function settleInline(task: Task): void {
+  try {
+    task.resolve(normaliseNumbers(task.batch));
+  } catch (error) {
+    task.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+}

@@ -48,8 +48,12 @@ export function cloneDoc<T>(value: T): T {
   if (Array.isArray(value)) return value.map(cloneDoc) as T;
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) return structuredClone(value);
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) out[key] = cloneDoc((value as Record<string, unknown>)[key]);
+  // Spread copies a plain object in one step into a compactly laid-out object; then nested values.
+  const out = { ...value } as Record<string, unknown>;
+  for (const key in out) {
+    const field = out[key];
+    if (field !== null && typeof field === 'object') out[key] = cloneDoc(field);
+  }
   return out as T;
 }
 
@@ -61,6 +65,15 @@ export function valueKey(value: unknown): string {
   // Compound index keys: length-prefixed parts, so no two different tuples share a key.
   if (Array.isArray(value) && value.every(isScalar)) return `a${value.map(lengthPrefixedKey).join('')}`;
   return `j${encode(value)}`;
+}
+
+/**
+ * A Map key for one value with `valueKey`'s equality, but a string is its own key: no key string is
+ * built (and kept) per document. Other values get a NUL-tagged key, which no untagged string starts with.
+ */
+export function mapKey(value: unknown): string {
+  if (typeof value === 'string') return value.charCodeAt(0) === 0 ? `\u0000s${value}` : value;
+  return `\u0000${valueKey(value)}`;
 }
 
 const isScalar = (value: unknown): boolean => value === null || value === undefined || typeof value === 'string' || typeof value === 'number';

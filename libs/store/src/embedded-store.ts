@@ -1,7 +1,7 @@
 /** The embedded store: in-memory collections evaluating MongoDB documents with mingo, optionally journaled. */
 
 import { Aggregator, Query, find as mingoFind, update as mingoUpdate, updateOne as mingoUpdateOne } from 'mingo';
-import { cloneDoc, encode, newId, valueKey } from './codec.js';
+import { cloneDoc, encode, mapKey, newId } from './codec.js';
 import { Journal, type CollectionState, type JournalRecord } from './journal.js';
 import {
   DuplicateKeyError,
@@ -24,11 +24,67 @@ import { isOperatorObject, upsertSeed } from './upsert-seed.js';
 type Log = JournalRecord[];
 type Keys = Record<string, 1 | -1>;
 
-interface UniqueIndex {
-  name: string;
-  fields: string[];
-  /** index key → `_id` key of the document holding it */
-  entries: Map<string, string>;
+/** A level of a unique index: the key of one field's value → the next level, or the document at the last. */
+type IndexLevel = Map<string, IndexLevel | Doc>;
+
+/**
+ * A unique index as nested Maps, one level per field, keyed by `mapKey` of the field's value: string
+ * values (the usual case) are their own keys, so indexing a document builds and keeps no key string.
+ */
+class UniqueIndex {
+  private readonly root: IndexLevel = new Map();
+  private readonly paths: string[][];
+
+  constructor(
+    readonly name: string,
+    readonly fields: string[],
+  ) {
+    this.paths = fields.map((field) => field.split('.'));
+  }
+
+  /** The keys `doc` is indexed under; a missing field indexes as null, as in a non-sparse MongoDB index. */
+  keysOf(doc: Doc): string[] {
+    return this.paths.map((path) => mapKey(getParts(doc, path) ?? null));
+  }
+
+  /** The keys of a filter's equality values on the indexed fields (all strings, numbers or booleans). */
+  keysOfFilter(filter: Filter): string[] {
+    return this.fields.map((field) => mapKey(filter[field]));
+  }
+
+  get(keys: string[]): Doc | undefined {
+    let level: IndexLevel | undefined = this.root;
+    const last = keys.length - 1;
+    for (let i = 0; i < last && level; i++) level = level.get(keys[i] as string) as IndexLevel | undefined;
+    return level?.get(keys[last] as string) as Doc | undefined;
+  }
+
+  set(keys: string[], doc: Doc): void {
+    let level = this.root;
+    const last = keys.length - 1;
+    for (let i = 0; i < last; i++) {
+      const key = keys[i] as string;
+      let next = level.get(key) as IndexLevel | undefined;
+      if (!next) level.set(key, (next = new Map()));
+      level = next;
+    }
+    level.set(keys[last] as string, doc);
+  }
+
+  /** Remove an entry, and the levels it leaves empty. */
+  delete(keys: string[]): void {
+    const levels: IndexLevel[] = [this.root];
+    for (let i = 0; i < keys.length - 1; i++) {
+      const next = (levels[i] as IndexLevel).get(keys[i] as string) as IndexLevel | undefined;
+      if (!next) return;
+      levels.push(next);
+    }
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const level = levels[i] as IndexLevel;
+      level.delete(keys[i] as string);
+      if (level.size > 0) return;
+    }
+  }
 }
 
 /** Errors MongoDB raises for malformed writes (not duplicate keys). */
@@ -42,9 +98,9 @@ export class StoreWriteError extends Error {
   }
 }
 
-function getPath(doc: Doc, path: string): unknown {
+function getParts(doc: Doc, parts: string[]): unknown {
   let node: unknown = doc;
-  for (const part of path.split('.')) {
+  for (const part of parts) {
     if (node === null || typeof node !== 'object') return undefined;
     node = (node as Record<string, unknown>)[part];
   }
@@ -65,7 +121,7 @@ function equalityMatcher(filter: Filter, slow: () => Query): ((doc: Doc) => bool
   if (!entries.every(([field, value]) => !field.startsWith('$') && !field.includes('.') && isFastValue(value))) return undefined;
   return (doc) => {
     for (const [field, value] of entries) {
-      const actual = getPath(doc, field);
+      const actual = doc[field];
       if (actual !== null && typeof actual === 'object') return slow().test(doc);
       if (actual !== value) return false;
     }
@@ -104,8 +160,8 @@ function emptyBulkResult(): BulkWriteResult {
 }
 
 class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
-  /** `_id` key → stored document; Map order is MongoDB's natural (insertion) order. */
-  private readonly docs = new Map<string, Doc>();
+  /** `mapKey(_id)` → stored document; Map order is MongoDB's natural (insertion) order. */
+  private readonly docs: Map<string, Doc>;
   private readonly unique: UniqueIndex[] = [];
   private readonly indexNames = new Set<string>(['_id_']);
 
@@ -115,8 +171,9 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     private readonly isClosed: () => boolean,
     state?: CollectionState,
   ) {
+    // The replayed documents are the collection's own from now on: no copy of a large Map.
+    this.docs = state?.docs ?? new Map();
     if (!state) return;
-    for (const [key, doc] of state.docs) this.docs.set(key, doc);
     for (const [name, index] of state.indexes) this.addIndex(name, index.keys, index.unique);
   }
 
@@ -141,7 +198,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     if ('_id' in filter) {
       const id = filter._id;
       if (!isOperatorObject(id) && !(id instanceof RegExp)) {
-        const doc = this.docs.get(valueKey(id));
+        const doc = this.docs.get(mapKey(id));
         return { docs: doc ? [doc] : [], exact: keys.length === 1 };
       }
       const values = isOperatorObject(id) && Object.keys(id).length === 1 ? id.$in : undefined;
@@ -149,7 +206,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
         const found: Doc[] = [];
         const seen = new Set<string>();
         for (const value of values) {
-          const key = valueKey(value);
+          const key = mapKey(value);
           const doc = this.docs.get(key);
           if (doc && !seen.has(key)) {
             seen.add(key);
@@ -166,8 +223,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     }
     for (const index of this.unique) {
       if (!index.fields.every((field) => isFastValue(filter[field]))) continue;
-      const id = index.entries.get(valueKey(index.fields.map((field) => filter[field])));
-      const doc = id === undefined ? undefined : this.docs.get(id);
+      const doc = index.get(index.keysOfFilter(filter));
       return { docs: doc ? [doc] : [], exact: keys.length === index.fields.length };
     }
     return { docs: this.docs.values(), exact: false };
@@ -198,47 +254,43 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
   private addIndex(name: string, keys: Keys, unique: boolean): void {
     this.indexNames.add(name);
     if (!unique) return;
-    const index: UniqueIndex = { name, fields: Object.keys(keys), entries: new Map() };
-    for (const [id, doc] of this.docs) {
-      const key = this.indexKey(index, doc);
-      if (index.entries.has(key)) throw new DuplicateKeyError(this.name, this.keyValue(index, doc));
-      index.entries.set(key, id);
+    const index = new UniqueIndex(name, Object.keys(keys));
+    for (const doc of this.docs.values()) {
+      const key = index.keysOf(doc);
+      if (index.get(key)) throw new DuplicateKeyError(this.name, this.keyValue(index, doc));
+      index.set(key, doc);
     }
     this.unique.push(index);
   }
 
-  private indexKey(index: UniqueIndex, doc: Doc): string {
-    // A missing field indexes as null, as in a non-sparse MongoDB index.
-    return valueKey(index.fields.map((field) => getPath(doc, field) ?? null));
-  }
-
   private keyValue(index: UniqueIndex, doc: Doc): Record<string, unknown> {
-    return Object.fromEntries(index.fields.map((field) => [field, getPath(doc, field) ?? null]));
+    return Object.fromEntries(index.fields.map((field) => [field, getParts(doc, field.split('.')) ?? null]));
   }
 
-  /** Throw DuplicateKeyError if `next` would collide; `previous` is the version being replaced. */
-  private checkUnique(next: Doc, previous: Doc | undefined): void {
-    const id = valueKey(next._id);
+  /**
+   * Store `next` in place of `previous` (undefined: a new document), or throw DuplicateKeyError before
+   * changing anything if it would collide on `_id` or a unique index.
+   */
+  private put(next: Doc, previous: Doc | undefined, log: Log): void {
+    const id = mapKey(next._id);
     if (!previous && this.docs.has(id)) throw new DuplicateKeyError(this.name, { _id: next._id });
-    for (const index of this.unique) {
-      const owner = index.entries.get(this.indexKey(index, next));
-      if (owner !== undefined && owner !== id) throw new DuplicateKeyError(this.name, this.keyValue(index, next));
-    }
-  }
-
-  private commitPut(next: Doc, previous: Doc | undefined, log: Log): void {
-    const id = valueKey(next._id);
-    for (const index of this.unique) {
-      if (previous) index.entries.delete(this.indexKey(index, previous));
-      index.entries.set(this.indexKey(index, next), id);
-    }
+    // Each index's keys are computed once, for the check and the write.
+    const keys = this.unique.map((index) => index.keysOf(next));
+    this.unique.forEach((index, i) => {
+      const owner = index.get(keys[i] as string[]);
+      if (owner !== undefined && owner !== previous) throw new DuplicateKeyError(this.name, this.keyValue(index, next));
+    });
+    this.unique.forEach((index, i) => {
+      if (previous) index.delete(index.keysOf(previous));
+      index.set(keys[i] as string[], next);
+    });
     this.docs.set(id, next);
     log.push({ c: this.name, op: 'put', doc: next });
   }
 
   private commitDelete(doc: Doc, log: Log): void {
-    for (const index of this.unique) index.entries.delete(this.indexKey(index, doc));
-    this.docs.delete(valueKey(doc._id));
+    for (const index of this.unique) index.delete(index.keysOf(doc));
+    this.docs.delete(mapKey(doc._id));
     log.push({ c: this.name, op: 'del', id: doc._id });
   }
 
@@ -250,8 +302,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     }
     const copy = cloneDoc(document);
     const doc: Doc = '_id' in copy && copy._id !== undefined ? copy : { _id: newId(), ...copy };
-    this.checkUnique(doc, undefined);
-    this.commitPut(doc, undefined, log);
+    this.put(doc, undefined, log);
     return doc._id;
   }
 
@@ -291,8 +342,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
       }
       const { _id, ...fields } = doc;
       const created: Doc = { _id: _id === undefined ? newId() : _id, ...fields };
-      this.checkUnique(created, undefined);
-      this.commitPut(created, undefined, log);
+      this.put(created, undefined, log);
       return { matchedCount: 0, modifiedCount: 0, upsertedCount: 1, upsertedId: created._id };
     }
     let modifiedCount = 0;
@@ -302,8 +352,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
       if (!sameValue(doc._id, previous._id)) {
         throw new StoreWriteError(66, "Performing an update on the path '_id' would modify the immutable field '_id'");
       }
-      this.checkUnique(doc, previous);
-      this.commitPut(doc, previous, log);
+      this.put(doc, previous, log);
       modifiedCount++;
     }
     return { matchedCount: matches.length, modifiedCount, upsertedCount: 0 };
@@ -319,8 +368,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
       if (!upsert) return { matchedCount: 0, modifiedCount: 0, upsertedCount: 0 };
       const seedId = upsertSeed(filter)._id;
       const created: Doc = { _id: _id ?? seedId ?? newId(), ...fields };
-      this.checkUnique(created, undefined);
-      this.commitPut(created, undefined, log);
+      this.put(created, undefined, log);
       return { matchedCount: 0, modifiedCount: 0, upsertedCount: 1, upsertedId: created._id };
     }
     if (_id !== undefined && !sameValue(_id, previous._id)) {
@@ -328,8 +376,7 @@ class EmbeddedCollection<T extends Doc = Doc> implements Collection<T> {
     }
     const next: Doc = { _id: previous._id, ...fields };
     if (encode(next) === encode(previous)) return { matchedCount: 1, modifiedCount: 0, upsertedCount: 0 };
-    this.checkUnique(next, previous);
-    this.commitPut(next, previous, log);
+    this.put(next, previous, log);
     return { matchedCount: 1, modifiedCount: 1, upsertedCount: 0 };
   }
 

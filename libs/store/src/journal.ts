@@ -3,7 +3,7 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decode, encode, valueKey } from './codec.js';
+import { decode, encode, mapKey } from './codec.js';
 import type { Doc } from './port.js';
 
 /** One journal line: a whole document written, a document deleted by `_id`, or an index created. */
@@ -61,8 +61,8 @@ export class Journal {
       }
       if (!isRecord(record)) continue;
       const state = stateFor(states, record.c);
-      if (record.op === 'put') state.docs.set(valueKey(record.doc._id), record.doc);
-      else if (record.op === 'del') state.docs.delete(valueKey(record.id));
+      if (record.op === 'put') state.docs.set(mapKey(record.doc._id), record.doc);
+      else if (record.op === 'del') state.docs.delete(mapKey(record.id));
       else if (record.op === 'index') state.indexes.set(record.name, { keys: record.keys, unique: record.unique });
     }
     // Compaction: write the replayed state to a temp file, fsync, then atomically replace the journal.

@@ -276,6 +276,35 @@ describe.each(impls)('$name store', ({ name, open }) => {
       expect(await c.findOne({ broadcastId: 'b2', contactId: 'c1' })).toMatchObject({ broadcastId: 'b2', contactId: 'c1' });
     });
 
+    it('compares keys by type and value, a missing field as null, and frees keys on delete', async () => {
+      const c = store.collection(fresh());
+      await c.createIndex({ list: 1, n: 1 }, { unique: true });
+      // 1, '1' and a string that looks like an internal key are three different values.
+      await c.insertMany([
+        { _id: 'num', list: 'l1', n: 1 },
+        { _id: 'str', list: 'l1', n: '1' },
+        { _id: 'nul', list: 'l1', n: '\u0000n1' },
+        { _id: 'missing', list: 'l1' },
+        { _id: 'other', list: 'l2', n: 1 },
+      ]);
+      await expect(c.insertOne({ _id: 'null', list: 'l1', n: null })).rejects.toBeInstanceOf(DuplicateKeyError);
+      await expect(c.insertOne({ _id: 'num2', list: 'l1', n: 1 })).rejects.toBeInstanceOf(DuplicateKeyError);
+      expect(await c.findOne({ list: 'l1', n: 1 })).toMatchObject({ _id: 'num' });
+      expect(await c.findOne({ list: 'l1', n: '1' })).toMatchObject({ _id: 'str' });
+      expect(await c.findOne({ list: 'l1', n: '\u0000n1' })).toMatchObject({ _id: 'nul' });
+
+      await c.deleteMany({ list: 'l1' });
+      await c.insertOne({ _id: 'again', list: 'l1', n: 1 });
+      expect(await c.findOne({ list: 'l1', n: 1 })).toMatchObject({ _id: 'again' });
+
+      // _id too: 1, '1' and '\u0000n1' are three documents.
+      const ids = store.collection(fresh());
+      await ids.insertMany([{ _id: 1, v: 'number' }, { _id: '1', v: 'string' }, { _id: '\u0000n1', v: 'nul' }]);
+      expect(await ids.findOne({ _id: 1 })).toEqual({ _id: 1, v: 'number' });
+      expect(await ids.findOne({ _id: '\u0000n1' })).toEqual({ _id: '\u0000n1', v: 'nul' });
+      await expect(ids.insertOne({ _id: '1', v: 'again' })).rejects.toBeInstanceOf(DuplicateKeyError);
+    });
+
     it('creating a unique index over existing duplicates fails', async () => {
       const c = store.collection(fresh());
       await c.insertMany([{ k: 1 }, { k: 1 }]);

@@ -1,6 +1,7 @@
 import { createMetrics, errorMiddleware, opsMiddleware, requestTiming, requireToken } from '@clarion/http';
 import type { Logger } from '@clarion/logging';
 import type { JetStreamClient, KV, NatsConnection } from '@clarion/nats';
+import type { NormaliserPool } from '@clarion/phone';
 import type { Store } from '@clarion/store';
 import Koa from 'koa';
 import { createContactsMetrics } from './metrics.js';
@@ -21,6 +22,8 @@ export interface ContactsDeps {
   now?: () => Date;
   /** Outstanding dial-job publishes allowed while enqueueing. */
   maxInFlight?: number;
+  /** Worker threads that normalise imported numbers beside the event loop; inline when not given. */
+  normaliser?: NormaliserPool;
 }
 
 export interface ContactsService {
@@ -49,7 +52,16 @@ export function createContactsService(deps: ContactsDeps): ContactsService {
     }),
   );
   app.use(requireToken(deps.apiToken));
-  const router = createRouter({ repos, now, defaultCountry: deps.defaultCountry, maxImportBytes: deps.maxImportBytes, storeKind: deps.store.kind, metrics });
+  const { normaliser } = deps;
+  const router = createRouter({
+    repos,
+    now,
+    defaultCountry: deps.defaultCountry,
+    maxImportBytes: deps.maxImportBytes,
+    storeKind: deps.store.kind,
+    metrics,
+    ...(normaliser ? { normalise: (batch) => normaliser.normalise(batch) } : {}),
+  });
   app.use(router.routes());
   app.use(router.allowedMethods());
 

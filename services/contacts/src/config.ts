@@ -1,4 +1,5 @@
 import { loadConfig, logLevel, natsVariables, port, z } from '@clarion/config';
+import { defaultNormaliserThreads } from '@clarion/phone';
 
 /** Environment variables of the contacts service (README.md lists them). */
 export const ConfigSchema = z.object({
@@ -19,6 +20,12 @@ export const ConfigSchema = z.object({
     .int()
     .positive()
     .default(256 * 1024 * 1024),
+  IMPORT_THREADS: z.coerce
+    .number({ message: 'must be a whole number of threads' })
+    .int()
+    .min(0)
+    .max(8)
+    .default(defaultNormaliserThreads()),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -2,6 +2,7 @@ import { ConfigError, natsSettings } from '@clarion/config';
 import { closeServer, listen, logShutdownEvents, onShutdown } from '@clarion/http';
 import { createLogger } from '@clarion/logging';
 import { connectNats, ensureBuckets, ensureStreams, jetstream } from '@clarion/nats';
+import { createNormaliserPool } from '@clarion/phone';
 import { createStore } from '@clarion/store';
 import { createContactsService } from './app.js';
 import { loadContactsConfig, type Config } from './config.js';
@@ -30,6 +31,8 @@ const store = await createStore({
 });
 await ensureIndexes(store);
 
+// Threads start with the first import; batches still in flight when it closes finish inline.
+const normaliser = createNormaliserPool({ threads: config.IMPORT_THREADS });
 const service = createContactsService({
   nc,
   js: jetstream(nc),
@@ -39,6 +42,7 @@ const service = createContactsService({
   apiToken: config.API_TOKEN,
   defaultCountry: config.DEFAULT_COUNTRY,
   maxImportBytes: config.MAX_IMPORT_BYTES,
+  normaliser,
 });
 service.start();
 const server = await listen(service.app, config.PORT, config.HOST);
@@ -51,6 +55,7 @@ onShutdown({
   steps: [
     { name: 'stop taking work', run: () => Promise.all([closeServer(server), service.stop()]) },
     { name: 'drain nats', run: () => nc.drain() },
+    { name: 'stop import threads', run: () => normaliser.close() },
     { name: 'close store', run: () => store.close() },
   ],
 });

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { IMPORT_FIELDS, mapColumns, parseDelimiter, type ColumnMap, type ImportField } from './columns.js';
 import { csvRecords } from './csv-source.js';
 import { newId } from './ids.js';
-import { Importer, reportOf, type ImportMode } from './importer.js';
+import { Importer, reportOf, type ImportMode, type Normalise } from './importer.js';
 import { isDuplicateKey, type ContactDoc, type ListDoc, type Repos } from './repo.js';
 import type { ContactsMetrics } from './metrics.js';
 import { suppress } from './suppressions.js';
@@ -21,6 +21,8 @@ export interface RouteDeps {
   maxImportBytes: number;
   storeKind: 'embedded' | 'mongodb';
   metrics?: ContactsMetrics;
+  /** Where imports normalise their numbers (a worker pool); inline when not given. */
+  normalise?: Normalise;
 }
 
 const ListBody = z.strictObject({ name: z.string().trim().min(1).max(200), id: Id.optional() });
@@ -249,6 +251,7 @@ export function createRouter(deps: RouteDeps): Router {
       defaultCountry: query.defaultCountry ?? deps.defaultCountry,
       now,
       lookup: deps.storeKind === 'embedded' ? 'each' : 'batch',
+      ...(deps.normalise ? { normalise: deps.normalise } : {}),
     });
     const declared = Number(ctx.get('content-length') || 0);
     if (declared > deps.maxImportBytes) {

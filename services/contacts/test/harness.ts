@@ -10,6 +10,7 @@ import {
   type JetStreamManager,
   type NatsConnection,
 } from '@clarion/nats';
+import { createNormaliserPool, type NormaliserPool } from '@clarion/phone';
 import { createEmbeddedStore, type Store } from '@clarion/store';
 import { startNatsServer, type NatsServerHandle } from '@clarion/testkit';
 import type { Server } from 'node:http';
@@ -30,6 +31,8 @@ export interface Harness {
   kv: Buckets;
   store: Store;
   service: ContactsService;
+  /** The import worker threads, when started with `importThreads`. */
+  normaliser: NormaliserPool | undefined;
   http(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   request(subject: string, body: unknown): Promise<any>;
   close(): Promise<void>;
@@ -37,7 +40,7 @@ export interface Harness {
 
 const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
 
-export async function startHarness(options: { maxImportBytes?: number } = {}): Promise<Harness> {
+export async function startHarness(options: { maxImportBytes?: number; importThreads?: number } = {}): Promise<Harness> {
   const nats = await startNatsServer();
   const nc = await connectNats({ servers: nats.url, name: 'contacts-test' });
   const jsm = await ensureStreams(nc);
@@ -46,6 +49,7 @@ export async function startHarness(options: { maxImportBytes?: number } = {}): P
   const store = await createEmbeddedStore();
   await ensureIndexes(store);
   const js = jetstream(nc);
+  const normaliser = options.importThreads ? createNormaliserPool({ threads: options.importThreads }) : undefined;
   const service = createContactsService({
     nc,
     js,
@@ -55,6 +59,7 @@ export async function startHarness(options: { maxImportBytes?: number } = {}): P
     apiToken: TOKEN,
     defaultCountry: 'US',
     maxImportBytes: options.maxImportBytes ?? 1_000_000,
+    ...(normaliser ? { normaliser } : {}),
   });
   service.start();
   const server: Server = await new Promise((resolve) => {
@@ -71,6 +76,7 @@ export async function startHarness(options: { maxImportBytes?: number } = {}): P
     kv,
     store,
     service,
+    normaliser,
     async http(method, path, body, headers = {}) {
       const init: RequestInit = { method, headers: { authorization: `Bearer ${TOKEN}`, ...headers } };
       if (body !== undefined) {
@@ -94,6 +100,7 @@ export async function startHarness(options: { maxImportBytes?: number } = {}): P
       await new Promise((resolve) => server.close(resolve));
       await nc.drain();
       await store.close();
+      await normaliser?.close();
       await nats.dispose();
     },
   };

@@ -5,12 +5,6 @@ import { TOKEN, startHarness, type Harness } from './harness.js';
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
 
 let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
 
 async function importInto(name: string, body: Uint8Array | string, query = '', type = 'text/csv') {
   const list = await h.http('POST', '/v1/lists', { name });
@@ -33,7 +27,15 @@ const report = (body: any) => ({
   duplicate: body.duplicate,
 });
 
-describe('CSV import', () => {
+// Every import test runs twice: numbers normalised inline, and on an import worker thread.
+describe.each([{ threads: 0 }, { threads: 1 }])('CSV import (import threads: $threads)', ({ threads }) => {
+  beforeAll(async () => {
+    h = await startHarness({ importThreads: threads });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
   it('reads a UTF-8 BOM, CRLF line ends and quoted fields with commas and quotes', async () => {
     const { listId, res } = await importInto('bom', fixture('bom-crlf-quoted.csv'));
     expect(res.status).toBe(200);

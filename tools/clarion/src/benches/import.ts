@@ -58,6 +58,22 @@ export function rssMb(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * CPU seconds (user + system, all threads) a process has used, from /proc (Linux, at the usual 100
+ * clock ticks per second); undefined elsewhere or once it exited. On a shared machine the import's
+ * wall time swings with other load; its CPU time much less.
+ */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Samples a process's RSS every `intervalMs` until stopped; reports the peak and the samples' spread. */
 export function sampleRss(pid: number | undefined, intervalMs = 250) {
   const samples: number[] = [];
@@ -85,7 +101,7 @@ export interface ContactsUnderTest {
 }
 
 /** A private nats-server and one contacts process (journaled embedded store), nothing else running. */
-export async function startContacts(prefix: string): Promise<ContactsUnderTest> {
+export async function startContacts(prefix: string, env: Record<string, string> = {}): Promise<ContactsUnderTest> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const nats = await startNatsServer({ dataDir: join(dir, 'nats') });
   const token = 'bench-token-123';
@@ -93,7 +109,7 @@ export async function startContacts(prefix: string): Promise<ContactsUnderTest> 
     const contacts = await startServiceProcess({
       name: 'contacts',
       script: join(REPO_ROOT, 'services', 'contacts', 'dist', 'main.js'),
-      env: { NATS_URL: nats.url, API_TOKEN: token, DATA_DIR: join(dir, 'store'), LOG_LEVEL: 'warn', HOST: '127.0.0.1', MAX_IMPORT_BYTES: String(2 ** 31) },
+      env: { NATS_URL: nats.url, API_TOKEN: token, DATA_DIR: join(dir, 'store'), LOG_LEVEL: 'warn', HOST: '127.0.0.1', MAX_IMPORT_BYTES: String(2 ** 31), ...env },
       port: await freePort(),
       logFile: join(dir, 'contacts.log'),
       readyTimeoutMs: 60_000,
@@ -152,25 +168,31 @@ export async function createList(service: ContactsUnderTest, name: string): Prom
 
 /**
  * CSV import through the contacts service (DESIGN.md §8: 1,000,000 rows ≤ 30 s, memory flat).
- * `npm run bench -- import [rows]`; peak RSS is the contacts process's, sampled from /proc.
+ * `npm run bench -- import [rows] [importThreads]`; peak RSS and CPU time are the contacts process's,
+ * from /proc. `importThreads` sets the service's IMPORT_THREADS (its default when not given).
  */
 export const run: Bench = async (args) => {
   const rows = Number(args[0] ?? 1_000_000);
-  const service = await startContacts('clarion-bench-import-');
+  const threads = args[1];
+  const service = await startContacts('clarion-bench-import-', threads === undefined ? {} : { IMPORT_THREADS: threads });
   try {
     const file = join(service.dir, 'contacts.csv');
     const bytes = await writeContactsCsv(file, rows);
     const listId = await createList(service, 'bench import');
     const rss = sampleRss(service.contacts.pid());
+    const cpuBefore = cpuSeconds(service.contacts.pid()) ?? 0;
     const started = performance.now();
     const report = await postImport(service, listId, file);
     const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = cpuSeconds(service.contacts.pid());
     const memory = rss.stop();
     return {
       rows,
       fileMb: Number((bytes / 1e6).toFixed(1)),
       importSeconds: Number(seconds.toFixed(2)),
       rowsPerSecond: Math.round(rows / seconds),
+      importCpuSeconds: cpuAfter === undefined ? undefined : Number((cpuAfter - cpuBefore).toFixed(1)),
+      importThreads: threads ?? 'default',
       ...memory,
       imported: report.imported,
       invalidCount: report.invalidCount,
