@@ -21,6 +21,8 @@ export interface DeliveryRecord {
   delivered: boolean;
   http_status: number | null;
   attempts: number;
+  /** Why the last try failed when no HTTP status came back (timeout, reset, refused). */
+  error?: string;
   duplicate?: boolean;
 }
 
@@ -41,7 +43,7 @@ export interface SimCall {
   talkSec: number;
   disconnectedBy?: 'user' | 'platform';
   events: DeliveryRecord[];
-  answer?: { url: string; attempts: number; http_status: number | null; fallback: boolean; ok: boolean };
+  answer?: { url: string; attempts: number; http_status: number | null; fallback: boolean; ok: boolean; error?: string };
   abort: AbortController;
   hangupRequested: boolean;
   chain: Promise<void>;
@@ -315,6 +317,8 @@ export class Engine {
         record.delivered = result.ok;
         record.http_status = result.status ?? null;
         record.attempts = result.attempts;
+    if (!result.ok && result.error) record.error = result.error;
+        if (!result.ok && result.error) record.error = result.error;
       };
       if (delayed) {
         // A delayed copy runs on its own, so later events overtake it.
@@ -472,11 +476,11 @@ export class Engine {
     const request = (u: string, p: Record<string, unknown>) =>
       sendWebhook({ url: u, method: call.body.answer_method, payload: p, timeoutMs: s.webhooks.answerTimeoutMs, attempts: s.webhooks.answerAttempts, retryStatus: (st) => ANSWER_RETRY_STATUSES.has(st) }, this.webhookDeps());
     let result: WebhookResult = await request(url, payload);
-    call.answer = { url, attempts: result.attempts, http_status: result.status ?? null, fallback: false, ok: result.ok };
+    call.answer = { url, attempts: result.attempts, http_status: result.status ?? null, fallback: false, ok: result.ok, ...(result.error ? { error: result.error } : {}) };
     const fallback = s.webhooks.fallbackAnswerUrl;
     if (!result.ok && fallback) {
       result = await request(fallback, { ...payload, reason: result.error ?? `HTTP ${result.status}`, original_request: { url, type: 'answer' } });
-      call.answer = { url: fallback, attempts: call.answer.attempts + result.attempts, http_status: result.status ?? null, fallback: true, ok: result.ok };
+      call.answer = { url: fallback, attempts: call.answer.attempts + result.attempts, http_status: result.status ?? null, fallback: true, ok: result.ok, ...(result.error ? { error: result.error } : {}) };
     }
     if (call.abort.signal.aborted) throw call.abort.signal.reason as Error;
     if (!result.ok) {
@@ -566,6 +570,7 @@ export class Engine {
     record.delivered = result.ok;
     record.http_status = result.status ?? null;
     record.attempts = result.attempts;
+    if (!result.ok && result.error) record.error = result.error;
     if (call.abort.signal.aborted) throw call.abort.signal.reason as Error;
     if (!result.ok || !result.body || result.body.trim() === '') return undefined;
     const reply = parseJson(result.body);

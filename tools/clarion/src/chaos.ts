@@ -18,8 +18,8 @@ interface SimCall {
   outcome: string;
   created_at: string;
   /** voice-sim's delivery record of each event (after its retry) and of the answer webhook. */
-  events?: { status: string; delivered: boolean; http_status: number | null; attempts: number; sent_at: string | null }[];
-  answer?: { ok: boolean; attempts: number; http_status: number | null } | null;
+  events?: { status: string; delivered: boolean; http_status: number | null; attempts: number; sent_at: string | null; error?: string }[];
+  answer?: { ok: boolean; attempts: number; http_status: number | null; error?: string } | null;
 }
 interface SimStats {
   calls_placed: number;
@@ -267,8 +267,8 @@ function compare(calls: SimCall[], stats: SimStats, contacts: ContactView[], acc
     perAttempt.set(key, (perAttempt.get(key) ?? 0) + 1);
     const list = callsOf.get(id.contactId) ?? [];
     // What the provider gave up delivering (after its own retry): the reason behind a wrong outcome.
-    const undelivered = (call.events ?? []).filter((e) => !e.delivered).map((e) => `${e.status}@${e.sent_at?.slice(11, 23) ?? '?'}:${e.http_status ?? 'no reply'}×${e.attempts}`);
-    if (call.answer && !call.answer.ok) undelivered.push(`answer:${call.answer.http_status ?? 'no reply'}×${call.answer.attempts}`);
+    const undelivered = (call.events ?? []).filter((e) => !e.delivered).map((e) => `${e.status}@${e.sent_at?.slice(11, 23) ?? '?'}:${e.http_status ?? e.error ?? 'no reply'}×${e.attempts}`);
+    if (call.answer && !call.answer.ok) undelivered.push(`answer:${call.answer.http_status ?? call.answer.error ?? 'no reply'}×${call.answer.attempts}`);
     list.push({ attempt: id.attempt, outcome: call.outcome, undelivered });
     callsOf.set(id.contactId, list);
   }
