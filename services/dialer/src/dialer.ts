@@ -167,6 +167,12 @@ export function createDialer(deps: DialerDeps): Dialer {
     });
   const ackWaitMs = settings.ackWaitMs ?? 30_000;
   const settleMs = settings.outcomeSettleMs ?? 1000;
+  /**
+   * The provider sends the status that says how a call went (busy, answered, failed…) before its
+   * `completed`; a `completed` with nothing else means those are late (delayed, reordered, retried):
+   * wait ten settle windows for them before the attempt ends `unknown`, which is not retried.
+   */
+  const settleFor = (outcome: AttemptOutcome): number => (outcome === 'unknown' ? settleMs * 10 : settleMs);
   // A closed consume() leaves its last pull request open at the server until it expires; anything
   // redelivered to it meanwhile is lost until ack_wait. Short pulls, and jobs handed back on pause or
   // stop are delayed past their expiry, so they reach a live puller.
@@ -885,7 +891,7 @@ export function createDialer(deps: DialerDeps): Dialer {
           // Events are applied concurrently and may come out of order: let stragglers land first.
           entry.finalSeenAt = now;
           changed = true;
-        } else if (view.final && now - (entry.finalSeenAt ?? now) >= settleMs) {
+        } else if (view.final && now - (entry.finalSeenAt ?? now) >= settleFor(view.outcome)) {
           entry.state = 'final';
           entry.outcome = view.outcome;
           entry.finalAt = clock();
@@ -907,7 +913,8 @@ export function createDialer(deps: DialerDeps): Dialer {
     }
     if (entry.state !== 'final' && entry.finalSeenAt !== undefined) {
       // Come back once the settle time has passed to finalise (any replica may do it).
-      return { kind: 'nak', delayMs: Math.max(1, settleMs - (now - entry.finalSeenAt)) };
+      const wait = settleFor(classifyAttempt(entry.signals, ackKey).outcome);
+      return { kind: 'nak', delayMs: Math.max(1, wait - (now - entry.finalSeenAt)) };
     }
     if (entry.state === 'final') {
       await slots.release(key);

@@ -192,6 +192,22 @@ describe('dialer', () => {
     expect(world.of('attempt', bid).filter((e) => e.phase === 'outcome')).toHaveLength(2);
   });
 
+  it('a bare completed waits longer for the status that says how the call went, so a late busy is still retried', async () => {
+    await world.dialer({ outcomeSettleMs: 200 });
+    const bid = newId('latebusy');
+    await world.broadcast(bid, { retry: { maxAttempts: 2, delaySeconds: 1, on: ['busy'] } });
+    await world.jobs(bid, 1);
+    const call = await waitFor(() => world.api.callsFor(bid)[0], { message: 'call' });
+    await world.callEvents(call, ['started', 'completed']);
+    // Past the normal settle window (200 ms), within the longer one for a bare `completed`.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await world.callEvents(call, ['busy']);
+    const outcome = await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'outcome'), { message: 'outcome' });
+    expect(outcome).toMatchObject({ outcome: 'busy' });
+    const retry = await waitFor(() => world.api.callsFor(bid)[1], { message: 'retried' });
+    expect(retry.a).toBe(2);
+  });
+
   it('a retry scheduled before a late keypress proved the attempt acknowledged is not placed', async () => {
     await world.dialer();
     const bid = newId('lateretry');

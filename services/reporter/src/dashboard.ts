@@ -94,7 +94,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
   const label = (state) => String(state).replaceAll('_', ' ');
-  const TERMINAL = new Set(['completed', 'cancelled', 'halted']);
+  const TERMINAL = new Set(['completed', 'cancelled']); // halted can be resumed
   function duration(sec) { if (sec < 60) return sec + ' s'; const m = Math.floor(sec / 60); return m < 60 ? m + ' min ' + (sec % 60) + ' s' : Math.floor(m / 60) + ' h ' + (m % 60) + ' min'; }
   const localTime = ${localTime.toString()};
   const params = () => new URLSearchParams(location.hash.slice(1));

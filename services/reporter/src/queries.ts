@@ -186,7 +186,7 @@ export class Reports {
   /** Recompute the stored status of every broadcast not known to be over (at start: a crash may have left it stale). */
   async refreshUnfinished(): Promise<number> {
     const docs = await this.broadcasts
-      .find({ status: { $nin: ['completed', 'cancelled', 'halted'] } }, { projection: { _id: 1 } })
+      .find({ status: { $nin: ['completed', 'cancelled'] } }, { projection: { _id: 1 } })
       .toArray();
     for (const d of docs) await this.refresh(d._id);
     return docs.length;

@@ -13,7 +13,7 @@ describe('summarize', () => {
     expect(s).toMatchObject({ pending: 7, final: 3, done: false, status: 'running' });
   });
 
-  it('follows the latest pause/resume; at equal times pause wins; cancel and halt are terminal', () => {
+  it('follows the latest pause/halt/resume; at equal times the stop wins; cancel is terminal', () => {
     const t1 = '2026-03-02T10:01:00.000Z';
     const t2 = '2026-03-02T10:02:00.000Z';
     expect(summarize({ ...base, lifecycle: [`${t1}|paused`, `${t2}|resumed`] }, {}, 0, now).status).toBe('running');
@@ -21,6 +21,17 @@ describe('summarize', () => {
     expect(summarize({ ...base, lifecycle: [`${t1}|resumed`, `${t1}|paused`] }, {}, 0, now).status).toBe('paused');
     expect(summarize({ ...base, lifecycle: [`${t1}|cancelled`, `${t2}|resumed`] }, { cancelled: 10 }, 0, now).status).toBe('cancelled');
     expect(summarize({ ...base, lifecycle: [`${t1}|halted`] }, {}, 0, now).status).toBe('halted');
+  });
+
+  it('a halted broadcast runs again once resumed, and one halted after its last contact is still completed', () => {
+    const t1 = '2026-03-02T10:01:00.000Z';
+    const t2 = '2026-03-02T10:02:00.000Z';
+    const halted = { ...base, lifecycle: [`${t1}|halted`], reason: 'Voice API refused the account (401)' };
+    expect(summarize(halted, { answered: 3 }, 3, now)).toMatchObject({ status: 'halted', reason: 'Voice API refused the account (401)' });
+    const resumed = summarize({ ...halted, lifecycle: [`${t1}|halted`, `${t2}|resumed`] }, { answered: 3 }, 3, now);
+    expect(resumed).toMatchObject({ status: 'running', reason: null });
+    expect(summarize({ ...halted, lifecycle: [`${t1}|resumed`, `${t1}|halted`] }, {}, 0, now).status).toBe('halted');
+    expect(summarize({ ...halted, lastFinalAt: t1 }, { answered: 10 }, 10, now).status).toBe('completed');
   });
 
   it('is created before anything is enqueued or called, completed when every contact is final', () => {

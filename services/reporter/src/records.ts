@@ -203,23 +203,24 @@ const CALLED_STATES = new Set(['acknowledged', 'answered', 'voicemail', 'busy', 
 
 const round = (n: number, digits = 4): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
-/** Latest pause/resume decides paused vs running; cancelled/halted are terminal. Equal times: pause wins. */
+/**
+ * Cancelled is terminal. Otherwise the latest pause, halt or resume decides: a halted broadcast (the
+ * Voice API refused the account) runs again once resumed. Equal times: the stop wins.
+ */
 function lifecycleStatus(lifecycle: string[]): { cancelled: boolean; halted: boolean; paused: boolean; pausedAt: string | undefined } {
   let cancelled = false;
-  let halted = false;
   let latest: { at: string; type: string } | undefined;
   for (const entry of lifecycle) {
     const cut = entry.lastIndexOf('|');
     const at = entry.slice(0, cut);
     const type = entry.slice(cut + 1);
     if (type === 'cancelled') cancelled = true;
-    if (type === 'halted') halted = true;
-    if (type === 'paused' || type === 'resumed') {
-      if (!latest || at > latest.at || (at === latest.at && type === 'paused')) latest = { at, type };
+    if (type === 'paused' || type === 'halted' || type === 'resumed') {
+      if (!latest || at > latest.at || (at === latest.at && type !== 'resumed')) latest = { at, type };
     }
   }
   const paused = latest?.type === 'paused';
-  return { cancelled, halted, paused, pausedAt: paused ? latest?.at : undefined };
+  return { cancelled, halted: latest?.type === 'halted', paused, pausedAt: paused ? latest?.at : undefined };
 }
 
 /** The lifecycle events with their reasons, oldest first. */
@@ -265,12 +266,13 @@ export function summarize(
   const pending = Math.max(0, total - final);
   const done = audience !== null && final >= audience;
   const life = lifecycleStatus(members(doc.lifecycle));
+  // Every contact final is completed even if a halt came after (it halted nothing left to call).
   const status: BroadcastStatus = life.cancelled
     ? 'cancelled'
-    : life.halted
-      ? 'halted'
-      : done
-        ? 'completed'
+    : done
+      ? 'completed'
+      : life.halted
+        ? 'halted'
         : life.paused
           ? 'paused'
           : doc.enqueuedAt || doc.firstCallAt || known > 0
@@ -308,7 +310,8 @@ export function summarize(
     name: doc.name ?? null,
     priority: doc.priority ?? null,
     status,
-    reason: doc.reason ?? (status === 'paused' ? (pauseReason ?? null) : null),
+    // A halt's reason only while halted (resumed, it no longer explains anything).
+    reason: status === 'cancelled' || status === 'halted' ? (doc.reason ?? null) : status === 'paused' ? (pauseReason ?? null) : null,
     lifecycle,
     acknowledgement: doc.acknowledgement ?? null,
     audience,

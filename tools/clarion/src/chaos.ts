@@ -246,7 +246,7 @@ async function runExperiment(experiment: Experiment, baselineSeconds: number | u
       json<SimStats>(`${sim}/_sim/stats`),
       reporterContacts(stack, broadcastId),
     ]);
-    return { experiment: experiment.name, what: experiment.what, broadcastId, accepted: reply.counts.accepted, requestedAt, completedAt, baselineSeconds, faults, ...compare(calls, stats, contacts, reply.counts.accepted), proxied: Object.fromEntries(proxy.handed) };
+    return { experiment: experiment.name, what: experiment.what, broadcastId, accepted: reply.counts.accepted, requestedAt, completedAt, baselineSeconds, faults, ...compare(calls, stats, contacts, reply.counts.accepted), proxied: Object.fromEntries(proxy.handed), proxyRetried: proxy.retried };
   } finally {
     await stack?.stop().catch(() => undefined);
     await proxy.close();

@@ -1,51 +1,72 @@
-import { connect, createServer, type Socket } from 'node:net';
+import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 
-/** A round-robin TCP proxy on loopback: one base URL in front of several replicas of an HTTP service. */
+/** A load balancer on loopback: one base URL in front of several replicas of an HTTP service. */
 export interface RoundRobinProxy {
   readonly port: number;
   readonly url: string;
-  /** Connections handed to each upstream port so far. */
+  /** Requests answered by each upstream port so far. */
   readonly handed: Map<number, number>;
+  /** Requests sent again to another replica because one failed before answering. */
+  readonly retried: number;
   close(): Promise<void>;
 }
 
+/** Headers that belong to one hop, not to the request. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+
+function forwardable(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  return out;
+}
+
 /**
- * Each new connection goes to the next upstream; an upstream that refuses the connection (a killed
- * replica) is skipped, so callers only notice the requests that were in flight on it.
+ * Round robin per request, as an HTTP load balancer configured for Clarion's webhooks: a request whose
+ * replica refuses the connection, or dies before answering, is sent to the next replica (nginx:
+ * `proxy_next_upstream error timeout non_idempotent`). That is safe because every webhook is
+ * idempotent (events carry an id, answers are pure, keypresses are deduplicated); docs/operations.md
+ * asks the same of a production load balancer. Requests are buffered whole (webhooks are small).
  */
 export async function startRoundRobinProxy(upstreams: () => number[]): Promise<RoundRobinProxy> {
   let next = 0;
+  let retried = 0;
   const handed = new Map<number, number>();
-  const open = new Set<Socket>();
-  const server = createServer((client) => {
-    open.add(client);
-    client.once('close', () => open.delete(client));
-    client.pause();
-    const ports = upstreams();
-    const attempt = (tries: number) => {
-      if (tries >= ports.length) {
-        client.destroy();
-        return;
-      }
-      const port = ports[(next += 1) % ports.length]!;
-      const upstream = connect(port, '127.0.0.1');
-      let connected = false;
-      upstream.once('connect', () => {
-        connected = true;
-        handed.set(port, (handed.get(port) ?? 0) + 1);
-        open.add(upstream);
-        upstream.once('close', () => open.delete(upstream));
-        upstream.on('error', () => client.destroy());
-        client.on('error', () => upstream.destroy());
-        client.pipe(upstream);
-        upstream.pipe(client);
-        client.resume();
-      });
-      upstream.once('error', () => {
-        if (!connected) attempt(tries + 1);
-      });
-    };
-    attempt(0);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const ports = upstreams();
+      // This request's turn in the rotation; a retry takes the next replica after the one that failed.
+      const first = (next += 1);
+      const send = (tries: number) => {
+        if (tries >= Math.max(1, ports.length)) {
+          res.destroy(); // every replica failed: the caller sees a reset, as from a real balancer
+          return;
+        }
+        const port = ports[(first + tries) % ports.length]!;
+        const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: forwardable(req.headers), agent: false }, (answer) => {
+          handed.set(port, (handed.get(port) ?? 0) + 1);
+          res.writeHead(answer.statusCode ?? 502, forwardable(answer.headers));
+          answer.pipe(res);
+          answer.on('error', () => res.destroy());
+        });
+        upstream.on('error', () => {
+          if (res.headersSent) return void res.destroy();
+          if (tries + 1 < ports.length) retried += 1;
+          send(tries + 1);
+        });
+        upstream.end(body);
+      };
+      send(0);
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -54,9 +75,12 @@ export async function startRoundRobinProxy(upstreams: () => number[]): Promise<R
     port,
     url: `http://127.0.0.1:${port}`,
     handed,
+    get retried() {
+      return retried;
+    },
     close: () =>
       new Promise<void>((resolve) => {
-        for (const socket of open) socket.destroy();
+        for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
   };
