@@ -24,6 +24,8 @@ export function createApp(deps: AppDeps): { app: Koa; registry: Registry } {
   counter('dialer_calls_ambiguous_total', 'creates that may or may not have placed a call', () => stats().ambiguous);
   counter('dialer_rate_limited_total', '429 answers from the Voice API', () => stats().rateLimited);
   counter('dialer_calls_refused_total', 'creates refused for one number (4xx)', () => stats().refused);
+  counter('dialer_breaker_openings_total', 'times the Voice API refused the account and dialling halted', () => stats().breakerOpenings);
+  gauge('dialer_breaker_open', '1 while dialling is halted because the Voice API refused the account', () => stats().breakerOpen);
   counter('dialer_claims_lost_total', 'claims taken over while waiting for the pacer (not sent here)', () => stats().claimsLost);
   gauge('dialer_active_calls', 'calls in progress on this replica', () => stats().activeCalls);
   gauge('dialer_broadcasts', 'broadcasts known to this replica', () => stats().broadcasts);

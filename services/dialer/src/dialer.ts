@@ -110,6 +110,10 @@ export interface DialerStats {
   refused: number;
   /** Claims taken over by another delivery while this replica waited for the pacer: not sent here. */
   claimsLost: number;
+  /** Times the account breaker opened (the Voice API refused the credentials, number or account). */
+  breakerOpenings: number;
+  /** 1 while the account breaker is open and dialling is halted, else 0. */
+  breakerOpen: number;
   /** Call slots held by attempts this replica took them for (released by whichever replica sees the end). */
   activeCalls: number;
   broadcasts: number;
@@ -182,7 +186,7 @@ export function createDialer(deps: DialerDeps): Dialer {
   const lookahead = Math.max(2, Math.min(256, Math.ceil(settings.accountCps)));
   const perSource = Math.max(1, Math.min(64, lookahead));
   const runtimes = new Map<string, Runtime>();
-  const stats: DialerStats = { placed: 0, ambiguous: 0, rateLimited: 0, refused: 0, claimsLost: 0, activeCalls: 0, broadcasts: 0 };
+  const stats: DialerStats = { placed: 0, ambiguous: 0, rateLimited: 0, refused: 0, claimsLost: 0, breakerOpenings: 0, breakerOpen: 0, activeCalls: 0, broadcasts: 0 };
   const shutdown = new AbortController();
   const background: Promise<unknown>[] = [];
   const watchers: { stop(): void }[] = [];
@@ -208,16 +212,26 @@ export function createDialer(deps: DialerDeps): Dialer {
     handleWhen((e) => e instanceof VoiceApiError && ['unauthorized', 'forbidden', 'payment_required'].includes(e.code)),
     { halfOpenAfter: settings.breakerCooldownMs, breaker: new ConsecutiveBreaker(1) },
   );
+  /** Why the account breaker is open (undefined while closed). */
+  let breakerReason: string | undefined;
+  let breakerOpenedAt: number | undefined;
   breaker.onBreak((reason) => {
     const error = 'error' in reason ? reason.error : undefined;
     const why =
       error instanceof VoiceApiError
         ? `Voice API refused the account (${error.code}, HTTP ${error.status ?? '?'}): ${error.message}`
         : 'Voice API refused the account';
+    breakerReason = why;
+    breakerOpenedAt = clock();
+    stats.breakerOpenings += 1;
     logger.error({ reason: why }, 'account breaker opened: dialling halted');
     void haltRunning(why);
   });
-  breaker.onReset(() => logger.info('account breaker closed'));
+  breaker.onReset(() => {
+    breakerReason = undefined;
+    breakerOpenedAt = undefined;
+    logger.info('account breaker closed');
+  });
 
   const backoff = new ExponentialBackoff({ initialDelay: settings.rateLimitBackoffMs ?? 500, maxDelay: 30_000 });
   const retryBudget = settings.retryBudget ?? 20;
@@ -344,9 +358,9 @@ export function createDialer(deps: DialerDeps): Dialer {
   }
 
   /** Set every running broadcast to `halted` (CAS, so one replica wins) and announce it. */
-  async function haltRunning(reason: string): Promise<void> {
+  async function haltRunning(reason: string, only?: (rt: Runtime) => boolean): Promise<void> {
     for (const rt of runtimes.values()) {
-      if (statusOf(rt) !== 'running') continue;
+      if (statusOf(rt) !== 'running' || (only && !only(rt))) continue;
       const state: BroadcastControlState = { broadcastId: rt.id, status: 'halted', reason, at: new Date(clock()).toISOString() };
       try {
         const data = new TextEncoder().encode(JSON.stringify(state));
@@ -658,6 +672,10 @@ export function createDialer(deps: DialerDeps): Dialer {
   async function failedCreate(job: DialJob, key: string, claim: TakenClaim, failure: unknown): Promise<AttemptResult> {
     if (failure instanceof BrokenCircuitError) {
       await releaseClaim(key, claim, 'account breaker open');
+      // A broadcast created after the breaker opened is halted with the same reason, at once (one
+      // resumed by the operator meanwhile is not: it waits for the breaker's next probe instead).
+      const opened = breakerOpenedAt;
+      if (breakerReason !== undefined && opened !== undefined) await haltRunning(breakerReason, (rt) => Date.parse(rt.spec.createdAt) >= opened);
       return { disposition: { kind: 'nak', delayMs: settings.breakerCooldownMs }, releaseSlot: true };
     }
     // Anything but a classified Voice API answer may have happened after the request left: ambiguous.
@@ -1253,7 +1271,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       watchTimers.clear();
     },
     isReady: () => ready && !nc.isClosed() && slots.isReady(),
-    stats: () => ({ ...stats, activeCalls: slots.held }),
+    stats: () => ({ ...stats, activeCalls: slots.held, breakerOpen: breakerReason === undefined ? 0 : 1 }),
   };
 }
 

@@ -105,7 +105,8 @@ describe('dialer', () => {
   });
 
   it('a 401 halts dialling with a clear reason', async () => {
-    await world.dialer();
+    // 5 calls/s: the 401 is back long before the next paced create, however loaded the machine.
+    await world.dialer({ accountCps: 5 });
     const bid = newId('auth');
     await world.broadcast(bid);
     world.api.reply = () => ({ status: 401, body: { title: 'Unauthorized', detail: 'Invalid token' } });
@@ -120,6 +121,26 @@ describe('dialer', () => {
     const made = world.api.callsFor(bid).length;
     expect(made).toBeLessThanOrEqual(2);
     expect(world.of('attempt', bid).filter((e) => e.phase === 'placed')).toHaveLength(0);
+  });
+
+  it('a broadcast started while the breaker is open is halted at once with its reason, and the breaker shows in stats', async () => {
+    const dialer = await world.dialer();
+    const first = newId('auth1');
+    await world.broadcast(first);
+    world.api.reply = () => ({ status: 401, body: { title: 'Unauthorized', detail: 'Invalid token' } });
+    await world.jobs(first, 2);
+    await waitFor(async () => (await world.control(first))?.status === 'halted', { message: 'first halted' });
+    expect(dialer.stats()).toMatchObject({ breakerOpen: 1, breakerOpenings: 1 });
+    // The breaker stays open for its cooldown (60 s here): a new broadcast must not sit "running" meanwhile.
+    const second = newId('auth2');
+    await world.broadcast(second);
+    await world.jobs(second, 2);
+    const state = await waitFor(async () => {
+      const s = await world.control(second);
+      return s?.status === 'halted' ? s : undefined;
+    }, { message: 'second halted' });
+    expect(state.reason).toMatch(/unauthorized.*401/);
+    expect(world.api.callsFor(second)).toHaveLength(0);
   });
 
   it('pause stops dialling, resume continues, cancel finalises the rest as cancelled', async () => {
