@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   BroadcastControlRequest,
   BroadcastControlState,
@@ -55,6 +56,8 @@ export type ControlReply = { ok: true; state: BroadcastControlState } | { ok: fa
 const IdempotencyRecord = z.object({
   broadcastId: z.string(),
   status: z.enum(['enqueuing', 'enqueued']),
+  /** SHA-256 of the request the key was first used for (without the key itself). */
+  fingerprint: z.string().optional(),
   counts: z.unknown().optional(),
   invalid: z.array(z.object({ input: z.string(), reason: z.string() })).optional(),
 });
@@ -115,10 +118,11 @@ export async function createBroadcast(
   let created = true;
   // A known key wins over everything else: a retry gets its broadcast even if a list is gone since.
   let existing = kvKey === undefined ? undefined : await readIdempotency(deps.kv.idempotency, kvKey);
+  const fingerprint = fingerprintOf(request);
   if (!existing) {
     await checkLists(request, deps.repos);
     if (kvKey !== undefined) {
-      const record: IdempotencyRecord = { broadcastId, status: 'enqueuing' };
+      const record: IdempotencyRecord = { broadcastId, status: 'enqueuing', fingerprint };
       try {
         await deps.kv.idempotency.create(kvKey, encodeJson(record));
       } catch (error) {
@@ -129,6 +133,14 @@ export async function createBroadcast(
     }
   }
   if (existing) {
+    if (existing.fingerprint !== undefined && existing.fingerprint !== fingerprint) {
+      // Returning the earlier broadcast would silently drop this (different) message or audience.
+      throw new RequestError(
+        'idempotency_conflict',
+        `idempotencyKey "${key}" was already used for a different request (broadcast ${existing.broadcastId}); use a new key to send this one`,
+        [{ path: 'idempotencyKey', message: 'already used for a different request' }],
+      );
+    }
     created = false;
     broadcastId = existing.broadcastId;
     if (existing.status === 'enqueued') {
@@ -138,10 +150,16 @@ export async function createBroadcast(
   }
   const { counts, invalid } = await enqueue(broadcastId, request, deps);
   if (kvKey !== undefined) {
-    const done: IdempotencyRecord = { broadcastId, status: 'enqueued', counts, invalid };
+    const done: IdempotencyRecord = { broadcastId, status: 'enqueued', fingerprint: existing?.fingerprint ?? fingerprint, counts, invalid };
     await deps.kv.idempotency.put(kvKey, encodeJson(done));
   }
   return { ok: true, broadcastId, created, counts, invalid };
+}
+
+/** What makes two requests "the same" for an idempotency key: everything but the key. */
+function fingerprintOf(request: BroadcastRequest): string {
+  const { idempotencyKey: _key, ...rest } = request;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
 }
 
 async function readIdempotency(kv: KV, key: string): Promise<IdempotencyRecord | undefined> {

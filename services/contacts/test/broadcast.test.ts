@@ -108,6 +108,19 @@ describe('broadcast.request', () => {
     expect(await streamMessages('DIAL')).toBe(dialBefore);
   });
 
+  it('refuses an idempotency key reused for a different message or audience, and sends nothing', async () => {
+    const request = { name: 'Leak', idempotencyKey: 'reuse-1', message, audience: { numbers: ['+1 212 555 0177'] } };
+    const first = await h.request(BROADCAST_REQUEST, request);
+    expect(first).toMatchObject({ ok: true, created: true });
+    const dialBefore = await streamMessages('DIAL');
+    const changed = await h.request(BROADCAST_REQUEST, { ...request, message: { text: 'Evacuate now.' }, audience: { numbers: ['+1 212 555 0178'] } });
+    expect(changed).toMatchObject({ ok: false, error: { code: 'idempotency_conflict', details: [{ path: 'idempotencyKey' }] } });
+    expect(changed.error.message).toContain(first.broadcastId);
+    expect(await streamMessages('DIAL')).toBe(dialBefore);
+    // The same request again is still a harmless retry.
+    expect(await h.request(BROADCAST_REQUEST, request)).toEqual({ ...first, created: false });
+  });
+
   it('answers a retry with its broadcast even after a list of it was deleted', async () => {
     const { listId } = await listWithCsv(h, 'gone', 'phone\n+1 212 555 0176\n');
     const request = { name: 'Gone', idempotencyKey: 'retry-gone', message, audience: { listIds: [listId] } };
