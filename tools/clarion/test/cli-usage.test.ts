@@ -129,6 +129,12 @@ describe('clarion start holds a lock on its state folder', () => {
     const mapped = await clarion(['import', listId, csv, '--map-phone', 'Digits', '--map', 'name=Who', '--json'], env);
     expect(mapped.code, mapped.stderr).toBe(0);
     expect(JSON.parse(mapped.stdout)).toMatchObject({ rowsRead: 2, imported: 2 });
+    // A header-only file imports nothing: said, and exit 1 (as `demo` does), not a quiet success.
+    const empty = join(dir, 'header-only.csv');
+    writeFileSync(empty, 'name,phone\n');
+    const none = await clarion(['import', listId, empty], env);
+    expect(none.code, none.stderr).toBe(1);
+    expect(none.stderr).toContain('no contacts in header-only.csv: nothing imported');
 
     first.kill('SIGTERM');
     expect(await exited).toBe(0);

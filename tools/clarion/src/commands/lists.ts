@@ -116,6 +116,11 @@ export async function importCommand(args: string[], io: Io): Promise<ExitCode> {
   } else {
     io.out.write(renderImport(report, file));
   }
+  // A file with no contacts (empty, header only) imports nothing: as `demo` does, that is a failure to see.
+  if (report.status === 'completed' && report.rowsRead === 0) {
+    io.err.write(`no contacts in ${basename(file)}: nothing imported\n`);
+    return EXIT.failed;
+  }
   // Rows left out (invalid) are an input problem the caller must see: exit 1 even though the rest was imported.
   return report.status === 'completed' && report.invalidCount === 0 ? EXIT.ok : EXIT.failed;
 }
