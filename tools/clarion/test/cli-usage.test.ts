@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,6 +135,19 @@ describe('clarion start holds a lock on its state folder', () => {
     const none = await clarion(['import', listId, empty], env);
     expect(none.code, none.stderr).toBe(1);
     expect(none.stderr).toContain('no contacts in header-only.csv: nothing imported');
+
+    // A service that dies (kill -9) is noticed and brought back, and keeps serving.
+    const dialerPid = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(first.pid)], { encoding: 'utf8' })
+      .split('\n')
+      .find((line) => line.includes(join('services', 'dialer', 'dist', 'main.js')))
+      ?.trim()
+      .split(/\s+/)[0];
+    expect(dialerPid, 'the dialer is a child of start').toMatch(/^\d+$/);
+    process.kill(Number(dialerPid), 'SIGKILL');
+    await waitFor(() => err.includes('dialer is back'), { timeoutMs: 60_000, intervalMs: 100, message: `dialer restarted\n${err}` });
+    expect(err).toContain('dialer stopped unexpectedly; restarting it');
+    const runtimeUrls = (JSON.parse(readFileSync(join(stateDir, 'runtime.json'), 'utf8')) as { urls: Record<string, string> }).urls;
+    expect((await fetch(`${runtimeUrls.dialer}/readyz`)).status).toBe(200);
 
     first.kill('SIGTERM');
     expect(await exited).toBe(0);

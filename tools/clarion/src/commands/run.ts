@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runDemo, SAMPLE_CSV } from '../demo.js';
-import { REPO_ROOT, startStack, SERVICE_NAMES } from '../stack.js';
+import { REPO_ROOT, startStack, SERVICE_NAMES, type Stack } from '../stack.js';
 import { CliError, columnMapping, countryOption, EXIT, MAP_OPTIONS, positive, type ExitCode, type Io } from './context.js';
 
 function options<T>(fn: () => T): T {
@@ -182,7 +182,9 @@ export async function startCommand(rest: string[], io: Io): Promise<ExitCode> {
           '',
         ].join('\n'),
       );
+      const supervisor = superviseServices(stack, join(stateDir, 'logs'), io.err);
       await stopped;
+      supervisor.stop();
       io.err.write('\nStopping ...\n');
     } finally {
       await stack.stop();
@@ -191,4 +193,42 @@ export async function startCommand(rest: string[], io: Io): Promise<ExitCode> {
     lock.release();
   }
   return EXIT.ok;
+}
+
+/** Restarts of one service within this window beyond which `start` stops restarting it. */
+const RESTART_WINDOW_MS = 60_000;
+const RESTARTS_PER_WINDOW = 5;
+
+/**
+ * Bring back a service process that died (a crash, an OOM kill, a stray `kill -9`): say so, restart
+ * it, and give up on one that keeps dying (its log says why). Without this a dead dialer left every
+ * broadcast "running" with nobody dialling.
+ */
+function superviseServices(stack: Stack, logDir: string, err: NodeJS.WritableStream): { stop(): void } {
+  const restarts = new Map<string, number[]>();
+  const busy = new Set<string>();
+  const timer = setInterval(() => {
+    for (const service of Object.values(stack.services).flat()) {
+      if (service.running() || busy.has(service.name)) continue;
+      const now = Date.now();
+      const recent = (restarts.get(service.name) ?? []).filter((at) => now - at < RESTART_WINDOW_MS);
+      if (recent.length >= RESTARTS_PER_WINDOW) {
+        if (recent.length === RESTARTS_PER_WINDOW) {
+          err.write(`${service.name} keeps stopping (${RESTARTS_PER_WINDOW} restarts within a minute); not restarting it. See ${join(logDir, `${service.name}.log`)}\n`);
+          restarts.set(service.name, [...recent, now]);
+        }
+        continue;
+      }
+      restarts.set(service.name, [...recent, now]);
+      busy.add(service.name);
+      err.write(`${service.name} stopped unexpectedly; restarting it (log: ${join(logDir, `${service.name}.log`)})\n`);
+      service
+        .restart()
+        .then(() => err.write(`${service.name} is back\n`))
+        .catch((error: unknown) => err.write(`${service.name} could not be restarted: ${(error as Error).message.split('\n')[0]}\n`))
+        .finally(() => busy.delete(service.name));
+    }
+  }, 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
