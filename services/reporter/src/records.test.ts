@@ -34,6 +34,14 @@ describe('summarize', () => {
     expect(summarize({ ...halted, lastFinalAt: t1 }, { answered: 10 }, 10, now).status).toBe('completed');
   });
 
+  it('a cancel after the last contact was final leaves the broadcast completed; one that ended the rest is cancelled', () => {
+    const t1 = '2026-03-02T10:01:00.000Z';
+    const t2 = '2026-03-02T10:02:00.000Z';
+    expect(summarize({ ...base, lastFinalAt: t1, lifecycle: [`${t2}|cancelled`] }, { answered: 10 }, 10, now).status).toBe('completed');
+    expect(summarize({ ...base, lastFinalAt: t2, lifecycle: [`${t1}|cancelled`] }, { answered: 4, cancelled: 6 }, 4, now).status).toBe('cancelled');
+    expect(summarize({ ...base, lifecycle: [`${t1}|cancelled`] }, { answered: 4 }, 4, now).status).toBe('cancelled');
+  });
+
   it('is created before anything is enqueued or called, completed when every contact is final', () => {
     expect(summarize({ _id: 'b2' }, {}, 0, now)).toMatchObject({ status: 'created', audience: null, pending: 0, done: false });
     const done = summarize({ ...base, lastFinalAt: '2026-03-02T10:05:00.000Z' }, { acknowledged: 4, busy: 6 }, 10, now);

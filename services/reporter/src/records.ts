@@ -207,20 +207,20 @@ const round = (n: number, digits = 4): number => Math.round(n * 10 ** digits) / 
  * Cancelled is terminal. Otherwise the latest pause, halt or resume decides: a halted broadcast (the
  * Voice API refused the account) runs again once resumed. Equal times: the stop wins.
  */
-function lifecycleStatus(lifecycle: string[]): { cancelled: boolean; halted: boolean; paused: boolean; pausedAt: string | undefined } {
-  let cancelled = false;
+function lifecycleStatus(lifecycle: string[]): { cancelled: boolean; cancelledAt: string | undefined; halted: boolean; paused: boolean; pausedAt: string | undefined } {
+  let cancelledAt: string | undefined;
   let latest: { at: string; type: string } | undefined;
   for (const entry of lifecycle) {
     const cut = entry.lastIndexOf('|');
     const at = entry.slice(0, cut);
     const type = entry.slice(cut + 1);
-    if (type === 'cancelled') cancelled = true;
+    if (type === 'cancelled' && (cancelledAt === undefined || at < cancelledAt)) cancelledAt = at;
     if (type === 'paused' || type === 'halted' || type === 'resumed') {
       if (!latest || at > latest.at || (at === latest.at && type !== 'resumed')) latest = { at, type };
     }
   }
   const paused = latest?.type === 'paused';
-  return { cancelled, halted: latest?.type === 'halted', paused, pausedAt: paused ? latest?.at : undefined };
+  return { cancelled: cancelledAt !== undefined, cancelledAt, halted: latest?.type === 'halted', paused, pausedAt: paused ? latest?.at : undefined };
 }
 
 /** The lifecycle events with their reasons, oldest first. */
@@ -266,8 +266,10 @@ export function summarize(
   const pending = Math.max(0, total - final);
   const done = audience !== null && final >= audience;
   const life = lifecycleStatus(members(doc.lifecycle));
-  // Every contact final is completed even if a halt came after (it halted nothing left to call).
-  const status: BroadcastStatus = life.cancelled
+  // Every contact final is completed even if a halt came after (it halted nothing left to call), and
+  // so is one whose last contact was final before a cancel arrived (it cancelled nothing).
+  const completedFirst = done && life.cancelledAt !== undefined && doc.lastFinalAt !== undefined && doc.lastFinalAt < life.cancelledAt;
+  const status: BroadcastStatus = life.cancelled && !completedFirst
     ? 'cancelled'
     : done
       ? 'completed'
