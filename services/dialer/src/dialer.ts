@@ -147,6 +147,9 @@ interface Runtime {
 }
 
 const PLACING_STATES = new Set<LedgerEntry['state']>(['claimed', 'ambiguous', 'released']);
+/** The watchdog ends a still-ambiguous attempt `unknown` no sooner than this after its ambiguity timeout. */
+const AMBIGUOUS_NET_MIN_MS = 5 * 60_000;
+
 /** Best-first order used to pick a contact's final state from its attempts. */
 const BEST: AttemptOutcome[] = ['acknowledged', 'answered', 'voicemail', 'busy', 'no_answer', 'rejected', 'failed', 'invalid_number', 'unknown'];
 
@@ -1115,7 +1118,9 @@ export function createDialer(deps: DialerDeps): Dialer {
     if (entry.state === 'ambiguous') {
       // The job's redelivery re-places or ends it; this is the net for a job that never comes back.
       const since = entry.ambiguousSince ?? now;
-      if (now - since >= settings.ambiguityTimeoutMs + resultTimeoutMs) {
+      // Only a job that never came back: its redelivery normally re-places it right after the
+      // ambiguity timeout, and ending it `unknown` first would leave the person uncalled.
+      if (now - since >= settings.ambiguityTimeoutMs + Math.max(resultTimeoutMs, AMBIGUOUS_NET_MIN_MS)) {
         await finalise(key, (e) => e.state === 'ambiguous' && e.ambiguousSince === entry.ambiguousSince, 'unknown', 'ambiguous create never resolved');
       }
       return 'open';
