@@ -266,6 +266,11 @@ export function createReporter(deps: ReporterDeps): Reporter {
     const id = broadcastId(ctx.params.id);
     const action = validate(ControlAction, ctx.params.action, 'action');
     const body = validate(ControlBody, ctx.request.body ?? {}, 'request body');
+    // Every contact already has its final state: pausing or cancelling would change nothing but the label.
+    const summary = await reports.summary(id);
+    if (summary?.status === 'completed') {
+      throw new HttpError(409, 'already_completed', `broadcast ${id} is completed: every contact has its final state, there is nothing to ${action}`);
+    }
     ctx.body = await control(nc, { broadcastId: id, action, ...(body.reason ? { reason: body.reason } : {}) }, deps.controlTimeoutMs ?? 5000);
   });
   app.use(router.routes());

@@ -15,7 +15,7 @@ const control = (action: string) => ({
     responses: {
       '200': { description: 'The reply of the contacts service', content: { 'application/json': { schema: { type: 'object', properties: { ok: { const: true }, state: { type: 'object' } } } } } },
       ...errors,
-      '409': json('Error', 'Refused (e.g. already cancelled)'),
+      '409': json('Error', 'Refused: already cancelled, or completed (`already_completed`: every contact has its final state)'),
       '503': json('Error', 'No service answers broadcast.control'),
       '504': json('Error', 'No answer in time'),
     },

@@ -378,6 +378,13 @@ describe.each(STORES)('on the $name store', (store) => {
       expect(((await cancel.json()) as { error: { message: string } }).error.message).toBe('already cancelled');
       expect((await post('explode')).status).toBe(400);
       expect((await post('pause', { reason: 5 })).status).toBe(400);
+      // A completed broadcast: refused here, never forwarded (it would only relabel a finished broadcast).
+      expect((await h.get<{ status: string }>('/v1/broadcasts/rec-shuffled')).body.status).toBe('completed');
+      const forwarded = seen.length;
+      const late = await fetch(`${h.base}/v1/broadcasts/rec-shuffled/cancel`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(late.status).toBe(409);
+      expect(await late.json()).toMatchObject({ error: { code: 'already_completed', message: expect.stringContaining('nothing to cancel') } });
+      expect(seen).toHaveLength(forwarded);
       sub.unsubscribe();
     });
   });
