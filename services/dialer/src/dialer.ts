@@ -285,6 +285,9 @@ export function createDialer(deps: DialerDeps): Dialer {
       idle: false,
     };
     const cps = spec.request.pacing.callsPerSecond;
+    if (cps !== undefined && cps > settings.accountCps) {
+      logger.warn({ broadcastId: spec.id, callsPerSecond: cps, accountCps: settings.accountCps }, 'broadcast asks for more calls per second than the account allows; dialling at the account limit');
+    }
     if (cps !== undefined && cps < settings.accountCps) {
       rt.pacer = createSharedPacer({
         kv: buckets.pacer,
