@@ -71,12 +71,18 @@ export class WindowedPublisher {
     const seq = Number(subject.slice(this.prefix.length + 1));
     if (!this.pending.delete(seq)) return;
     this.lastProgress = Date.now();
+    // nats-server writes a stored message's ack as `{"stream":…`: no need to parse a million of them.
+    if (isStoredAck(data)) return this.wakeAll();
     try {
       const ack = JSON.parse(new TextDecoder().decode(data)) as { error?: { description?: string; code?: number } };
       if (ack.error) this.failure ??= new PublishError(`JetStream refused a message: ${ack.error.description ?? ack.error.code}`);
     } catch {
       this.failure ??= new PublishError('JetStream sent an unreadable acknowledgement');
     }
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
@@ -103,4 +109,13 @@ export class WindowedPublisher {
   private check(): void {
     if (this.failure) throw this.failure;
   }
+}
+
+const STORED_ACK = new TextEncoder().encode('{"stream":');
+
+/** Whether an ack is JetStream's plain "stored" reply (an error reply starts `{"error":`). */
+function isStoredAck(data: Uint8Array): boolean {
+  if (data.length < STORED_ACK.length) return false;
+  for (let i = 0; i < STORED_ACK.length; i++) if (data[i] !== STORED_ACK[i]) return false;
+  return true;
 }
