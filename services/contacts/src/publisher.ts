@@ -21,6 +21,7 @@ export class WindowedPublisher {
   private waiters: (() => void)[] = [];
   private failure: Error | undefined;
   private lastProgress = Date.now();
+  private readonly headers = headers();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -49,10 +50,10 @@ export class WindowedPublisher {
   private send(subject: string, value: unknown, msgID: string): void {
     this.sub ??= this.nc.subscribe(`${this.prefix}.*`, { callback: (_error, msg) => this.onAck(msg.subject, msg.data) });
     const seq = ++this.seq;
-    const h = headers();
-    h.set('Nats-Msg-Id', msgID);
+    // One headers object for every message: the client encodes it into the message during publish().
+    this.headers.set('Nats-Msg-Id', msgID);
     this.pending.add(seq);
-    this.nc.publish(subject, encodeJson(value), { reply: `${this.prefix}.${seq}`, headers: h });
+    this.nc.publish(subject, encodeJson(value), { reply: `${this.prefix}.${seq}`, headers: this.headers });
   }
 
   /** Wait until every message is acknowledged; throws the first failure. */
