@@ -357,9 +357,12 @@ export function createWebhookApp(deps: WebhookDeps): WebhookApp {
     const spec = query ? specs.peek(query.ids.b) : undefined;
     if (!query || !spec) return next();
     const { contact, v } = contactOf(query.v, query.ids);
-    // Same bytes and headers as `ctx.body = answerNcco(...)`, without Koa's JSON and mime-type work.
-    ctx.set('Content-Type', 'application/json; charset=utf-8');
-    ctx.body = answerNccoJson(spec, contact, query.ids, settings.publicUrl, v);
+    // Same bytes and headers as `ctx.body = answerNcco(...)`, written in one writeHead: no Koa JSON,
+    // mime-type, body-setter or header-by-header work.
+    const body = answerNccoJson(spec, contact, query.ids, settings.publicUrl, v);
+    ctx.respond = false;
+    ctx.res.writeHead(200, ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body))]);
+    ctx.res.end(body);
     fastAnswers++;
     const [seconds, nanoseconds] = process.hrtime(started);
     answerDuration.observe(seconds + nanoseconds / 1e9);

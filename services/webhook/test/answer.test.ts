@@ -104,6 +104,8 @@ describe('answer webhook', () => {
       expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
       const body = await res.text();
       expect(body).toBe(JSON.stringify(answerNcco(spec, contact, { b: 'edits', c: 'c1', a: 2 }, PUBLIC_URL, v)));
+      // Bytes, not characters: the text has non-ASCII letters and an emoji.
+      expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(body)));
       expect(validateNcco(JSON.parse(body))).toEqual([]);
       return body;
     };
