@@ -85,6 +85,8 @@ export interface DialerSettings {
   statusCheckLimit?: number;
   /** Creates of one attempt that stayed ambiguous before it ends `unknown` instead of being re-placed (default 3). */
   ambiguousPlaceLimit?: number;
+  /** After a cancel, wait this long (every replica has seen it and stopped claiming) before sweeping parked jobs (default 3 s). */
+  cancelSweepGraceMs?: number;
 }
 
 export interface DialerDeps {
@@ -305,6 +307,11 @@ export function createDialer(deps: DialerDeps): Dialer {
       rt.control = pending;
       pendingControl.delete(spec.id);
       notify(rt);
+      // Cancelled while no replica knew the broadcast (or all were down): sweep unless one already did.
+      if (pending.state.status === 'cancelled' && !stopping) {
+        const cancelled = rt;
+        void sweepCancelled(cancelled).catch((error: unknown) => logger.warn({ broadcastId: cancelled.id, err: error }, 'cancel sweep failed; parked jobs end when redelivered'));
+      }
     }
     rt.sources.push(runSource(rt, 'jobs'), runSource(rt, 'retries'));
     // A replica (re)starting looks at once for attempts another replica placed and left open.
@@ -360,6 +367,9 @@ export function createDialer(deps: DialerDeps): Dialer {
         logger.info({ broadcastId: rt.id, status: parsed.data.status }, 'broadcast control changed');
       }
       notify(rt);
+      if (before !== 'cancelled' && parsed.data.status === 'cancelled' && !stopping) {
+        void sweepCancelled(rt).catch((error: unknown) => logger.warn({ broadcastId: rt.id, err: error }, 'cancel sweep failed; parked jobs end when redelivered'));
+      }
     }
   }
 
@@ -500,6 +510,53 @@ export function createDialer(deps: DialerDeps): Dialer {
       // On an error the slot stays: the redelivered job takes it over and decides from the ledger.
       leave();
     }
+  }
+
+  /**
+   * Cancel ends every contact not yet called, now. Jobs parked in JetStream (a closed calling window, a
+   * retry delay) would otherwise end only when redelivered, maybe hours later, and the operator would see
+   * them queued. One replica (the one whose create of a marker key wins) reads the broadcast's jobs and
+   * retries from the stream and ends `cancelled` each attempt nobody claimed; a claimed one ends on its
+   * own path. Their later redelivery publishes the same final again, which the reporter ignores.
+   */
+  async function sweepCancelled(rt: Runtime): Promise<void> {
+    const marker = `cancel-sweep.${rt.id}`;
+    const won = await buckets.ledger.create(marker, JSON.stringify({ owner: replicaId, at: clock() })).then(
+      () => true,
+      () => false,
+    );
+    if (!won) return;
+    // A job that passed its status check just before the cancel claims within this; after it, none does.
+    await sleep(settings.cancelSweepGraceMs ?? 3000);
+    const reason = rt.control?.state.reason ?? 'broadcast cancelled';
+    let swept = 0;
+    for (const subject of [dialJobSubject(rt.id), dialRetrySubject(rt.id)]) {
+      const info = await jsm.streams.info(STREAMS.dial.name, { subjects_filter: subject });
+      if (Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0) === 0) continue;
+      const consumer = await js.consumers.get(STREAMS.dial.name, { filter_subjects: subject });
+      const messages = await consumer.consume();
+      try {
+        for await (const msg of messages) {
+          const parsed = DialJob.safeParse(safeJson(msg.data));
+          if (parsed.success && (await unclaimed(rt, parsed.data))) {
+            await publishFinal(parsed.data, 'cancelled', parsed.data.attempt - 1, reason);
+            swept += 1;
+          }
+          if (msg.info.pending === 0 || stopping) break;
+        }
+      } finally {
+        await messages.close();
+      }
+    }
+    logger.info({ broadcastId: rt.id, swept }, 'cancel: ended the attempts nobody had claimed');
+  }
+
+  /** No replica claimed this attempt, and (for a retry) the previous attempt still wants one. */
+  async function unclaimed(rt: Runtime, job: DialJob): Promise<boolean> {
+    if (await ledger.get(ledger.key(job.broadcastId, job.contactId, job.attempt))) return false;
+    if (job.attempt === 1) return true;
+    const previous = (await ledger.get(ledger.key(job.broadcastId, job.contactId, job.attempt - 1)))?.value;
+    return previous?.outcome !== undefined && isRetryable(rt.spec.request, previous.outcome);
   }
 
   /** The job's disposition when it is not to be placed now (cancelled, paused, expired, not due, window closed). */

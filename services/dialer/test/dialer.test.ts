@@ -331,6 +331,36 @@ describe('dialer', () => {
     expect(world.api.callsFor(bid).filter((c) => c.c === 'c1')).toHaveLength(1);
   });
 
+  it('cancel ends at once the contacts parked for a calling window or a retry delay (fresh-user finding)', async () => {
+    await world.dialer({ cancelSweepGraceMs: 300 });
+    // Parked by the calling window: it opens in two hours, and JetStream holds the jobs until then.
+    const closed = newId('cancel-window');
+    const hour = new Date().getUTCHours();
+    await world.broadcast(closed, { window: { start: `${String((hour + 2) % 24).padStart(2, '0')}:00`, end: `${String((hour + 3) % 24).padStart(2, '0')}:00` } });
+    await world.jobs(closed, 3);
+    // Parked by a retry an hour away after a busy first attempt.
+    const later = newId('cancel-retry');
+    await world.broadcast(later, { retry: { maxAttempts: 2, delaySeconds: 3600, on: ['busy'] } });
+    await world.jobs(later, 1);
+    const call = await waitFor(() => world.api.callsFor(later)[0], { message: 'first attempt' });
+    await world.callEvents(call, ['started', 'busy', 'completed']);
+    await waitFor(() => world.of('attempt', later).find((e) => e.phase === 'outcome' && e.retryAt !== undefined), { message: 'retry scheduled' });
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the window jobs reach the dialer and are parked
+    expect(world.of('contact', closed)).toHaveLength(0);
+
+    await world.setControl(closed, 'cancelled', 'storm passed');
+    await world.setControl(later, 'cancelled', 'storm passed');
+    await waitFor(() => world.of('contact', closed).length === 3 && finalOf(later, 'c0') !== undefined, { timeoutMs: 15_000, message: 'parked contacts cancelled' });
+    expect(world.of('contact', closed).map((e) => [e.contactId, e.state, e.attempts, e.reason]).sort()).toEqual([
+      ['c0', 'cancelled', 0, 'storm passed'],
+      ['c1', 'cancelled', 0, 'storm passed'],
+      ['c2', 'cancelled', 0, 'storm passed'],
+    ]);
+    expect(finalOf(later, 'c0')).toMatchObject({ state: 'cancelled', attempts: 1 });
+    expect(world.api.callsFor(closed)).toHaveLength(0);
+    expect(world.api.callsFor(later)).toHaveLength(1);
+  });
+
   it('cancel finalises jobs already waiting for a call slot', async () => {
     await world.dialer();
     const bid = newId('cancel-wait');
