@@ -148,6 +148,16 @@ describe('the clarion CLI against a running stack', () => {
     // Asked to press 1: a real confirmation rate.
     expect(human.stdout).toMatch(/confirmation rate\s+\d+(\.\d)?%/);
 
+    // A completed broadcast is not relabelled: pause and cancel are refused and change nothing.
+    for (const action of ['pause', 'cancel']) {
+      const refused = await clarion([action, summary.id], env, dir);
+      expect(refused.code, action).toBe(1);
+      expect(refused.stderr).toContain(`${action} refused: broadcast ${summary.id} is completed`);
+    }
+    const after = json<{ status: string; lifecycle?: unknown[] }>(await clarion(['report', summary.id, '--json'], env, dir));
+    expect(after.status).toBe('completed');
+    expect(JSON.stringify(after.lifecycle ?? [])).not.toMatch(/paused|cancelled/);
+
     const out = join(dir, 'export.csv');
     const exported = await clarion(['export', summary.id, '--out', out], env, dir);
     expect(exported.code).toBe(0);

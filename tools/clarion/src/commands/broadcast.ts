@@ -381,7 +381,19 @@ export async function controlCommand(action: ControlAction, args: string[], io: 
   const { values, positionals } = parse(args, { reason: { type: 'string' } });
   const id = positionals[0];
   if (!id) throw new CliError(EXIT.usage, `usage: clarion ${action} <broadcast id>`);
-  const natsUrl = need(resolveConnection(values, io), 'natsUrl');
+  const conn = resolveConnection(values, io);
+  const natsUrl = need(conn, 'natsUrl');
+  // Completion is known to the reporter only: a finished broadcast is not relabelled paused or
+  // cancelled (the REST API refuses the same). Without a reachable reporter the request goes ahead.
+  if (conn.reporterUrl && conn.apiToken) {
+    const summary = await api(conn, 'reporter').get<Summary>(`/v1/broadcasts/${encodeURIComponent(id)}`).catch(() => undefined);
+    if (summary?.status === 'completed') {
+      const message = `broadcast ${id} is completed: every contact has its final state, there is nothing to ${action}`;
+      if (values.json) printJson(io, { ok: false, error: { code: 'already_completed', message } });
+      else io.err.write(`clarion: ${action} refused: ${message}\n`);
+      return EXIT.failed;
+    }
+  }
   let reply: { ok: boolean; state?: unknown; error?: { code?: string; message: string } };
   try {
     const nc = await connect(natsUrl);
