@@ -20,7 +20,7 @@ import {
   type FieldError,
 } from '@clarion/contracts';
 import { encodeJson, publishJson, type JetStreamClient, type KV, type NatsConnection } from '@clarion/nats';
-import { normaliseNumber } from '@clarion/phone';
+import { countryCode, normaliseNumber } from '@clarion/phone';
 import { z } from 'zod';
 import { idempotencyKvKey, newId, stableId } from './ids.js';
 import { checkMessage } from './message-check.js';
@@ -78,13 +78,58 @@ export function errorBody(error: unknown): ErrorBody {
 export const isRequestError = (error: unknown): boolean => error instanceof ValidationError || error instanceof RequestError;
 
 /** Decode, validate and check the spoken text of a broadcast request; throws ValidationError/RequestError. */
-export function parseRequest(data: Uint8Array | string): BroadcastRequest {
+export function parseRequest(data: Uint8Array | string, now = Date.now()): BroadcastRequest {
   const request = parseWith(BroadcastRequest, decodeJson(data, 'broadcast request'), 'broadcast request');
-  const problems = checkMessage(request);
+  const problems = [...checkMessage(request), ...checkRequest(request, now)];
   if (problems.length > 0) {
     throw new RequestError('invalid_request', `invalid broadcast request: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, problems);
   }
   return request;
+}
+
+/** What the schema alone cannot see: an unknown country, clashing keys, a past expiry, nobody callable. */
+function checkRequest(request: BroadcastRequest, now: number): FieldError[] {
+  const problems: FieldError[] = [];
+  const { defaultCountry } = request.audience;
+  if (!countryCode(defaultCountry)) {
+    problems.push({ path: 'audience.defaultCountry', message: `"${defaultCountry}" is not a country Clarion knows (ISO 3166 alpha-2, e.g. US or GB)` });
+  }
+  const ack = request.acknowledgement;
+  if (ack) {
+    const keys = [
+      ['key', ack.key],
+      ['repeatKey', ack.repeatKey],
+      ['optOutKey', ack.optOutKey],
+    ] as const;
+    for (const [i, [name, value]] of keys.entries()) {
+      const earlier = keys.slice(0, i).find(([, other]) => value !== undefined && other === value);
+      if (earlier) problems.push({ path: `acknowledgement.${name}`, message: `"${value}" is already acknowledgement.${earlier[0]}; each key needs its own digit` });
+    }
+  }
+  if (request.expiresAt !== undefined && Date.parse(request.expiresAt) <= now) {
+    problems.push({ path: 'expiresAt', message: `${request.expiresAt} is in the past: nobody would be called` });
+  }
+  // Inline numbers only and none of them callable: refuse rather than create a broadcast of nobody.
+  if (request.audience.listIds.length === 0 && problems.length === 0) {
+    const results = request.audience.numbers.map((item) => inlineNumber(item, defaultCountry));
+    if (results.every(({ result }) => !result.ok)) {
+      problems.push(
+        ...results.slice(0, INVALID_LISTED).map(({ input, result }, index) => ({
+          path: `audience.numbers.${index}`,
+          message: `${input}: ${result.ok ? '' : result.reason}`,
+        })),
+      );
+    }
+  }
+  return problems;
+}
+
+/** One inline audience entry (a number, or an object with its own country and details), normalised. */
+function inlineNumber(item: BroadcastRequest['audience']['numbers'][number], defaultCountry: string) {
+  const detail = typeof item === 'object' && item !== null ? item : undefined;
+  const input = detail ? detail.number : typeof item === 'string' ? item : '';
+  const result = normaliseNumber(input, { country: detail?.country, defaultCountry, timezone: detail?.timezone });
+  return { input, detail, result };
 }
 
 /** Throw `unknown_list` naming every list id that does not exist. */
@@ -275,13 +320,7 @@ async function enqueue(
       }
     }
     for (const [index, item] of request.audience.numbers.entries()) {
-      const detail = typeof item === 'object' && item !== null ? item : undefined;
-      const input = detail ? detail.number : typeof item === 'string' ? item : '';
-      const result = normaliseNumber(input, {
-        country: detail?.country,
-        defaultCountry: request.audience.defaultCountry,
-        timezone: detail?.timezone,
-      });
+      const { input, detail, result } = inlineNumber(item, request.audience.defaultCountry);
       if (!result.ok) {
         counts.invalid++;
         if (invalid.length < INVALID_LISTED) invalid.push({ input, reason: result.reason });

@@ -92,6 +92,18 @@ describe('broadcast.request', () => {
     const unbalanced = await h.request(BROADCAST_REQUEST, { name: 'x', message: { text: '<speak><p>Leave now</speak>' }, audience: { numbers: ['+12125550170'] } });
     expect(unbalanced.error.details[0].message).toContain('does not match');
 
+    // Fresh-user findings: each of these used to create a broadcast.
+    const unknownCountry = await h.request(BROADCAST_REQUEST, { name: 'x', message, audience: { numbers: ['212 555 0170'], defaultCountry: 'ZZ' } });
+    expect(unknownCountry.error.details).toContainEqual({ path: 'audience.defaultCountry', message: '"ZZ" is not a country Clarion knows (ISO 3166 alpha-2, e.g. US or GB)' });
+    const sameKeys = await h.request(BROADCAST_REQUEST, { name: 'x', message, audience: { numbers: ['+12125550170'] }, acknowledgement: { key: '1', optOutKey: '1' } });
+    expect(sameKeys.error.details).toEqual([{ path: 'acknowledgement.optOutKey', message: '"1" is already acknowledgement.key; each key needs its own digit' }]);
+    const past = await h.request(BROADCAST_REQUEST, { name: 'x', message, audience: { numbers: ['+12125550170'] }, expiresAt: '2020-01-01T00:00:00.000Z' });
+    expect(past.error.details).toEqual([{ path: 'expiresAt', message: '2020-01-01T00:00:00.000Z is in the past: nobody would be called' }]);
+    const nobody = await h.request(BROADCAST_REQUEST, { name: 'x', message, audience: { numbers: ['12345', 'call me'] } });
+    expect(nobody.error.code).toBe('invalid_request');
+    expect(nobody.error.details.map((d: { path: string }) => d.path)).toEqual(['audience.numbers.0', 'audience.numbers.1']);
+    expect(nobody.error.details[0].message).toMatch(/^12345: /);
+
     expect((await kvKeys('broadcasts')).length).toBe(before.specs);
     expect(await kvKeys('idempotency')).not.toContain(idempotencyKvKey('bad-1'));
     expect(await streamMessages('DIAL')).toBe(before.dial);
