@@ -270,9 +270,20 @@ export function createRouter(deps: RouteDeps): Router {
     try {
       if (type === 'application/json') {
         await bodyParser({ enableTypes: ['json'], jsonLimit: deps.maxImportBytes })(ctx, async () => undefined);
-        const rows = validate(z.array(z.record(z.string(), z.unknown())).max(1_000_000), ctx.request.body, 'import body');
+        const rows = validate(z.array(z.unknown()).max(1_000_000), ctx.request.body, 'import body');
         const maps = new Map<string, ColumnMap>();
         for (const row of rows) {
+          // One odd element is one invalid row (numbered from 1 like the others), not a failed import.
+          if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+            importer.skip(`not an object but ${row === null ? 'null' : Array.isArray(row) ? 'an array' : `a ${typeof row}`}`);
+            continue;
+          }
+          const nested = Object.entries(row).find(([, v]) => v !== null && typeof v === 'object');
+          if (nested) {
+            // String() would turn it into "[object Object]", which text-to-speech would then read out.
+            importer.skip(`"${nested[0]}" is ${Array.isArray(nested[1]) ? 'a list' : 'an object'}; give text or a number`);
+            continue;
+          }
           const headers = Object.keys(row);
           const signature = headers.join('\u0000');
           let columns = maps.get(signature);

@@ -212,6 +212,20 @@ describe.each([{ threads: 0 }, { threads: 1 }])('CSV import (import threads: $th
     ]);
   });
 
+  it('reports a JSON element that is not a flat object as an invalid row, numbered from 1 (fresh-user finding)', async () => {
+    const rows = [{ name: { first: 'Ann' }, phone: '+1 212 555 0141' }, { name: 'Bo', phone: '+1 212 555 0142' }, '+1 212 555 0143', { name: 'Cy', phone: ['+1 212 555 0144'] }, null];
+    const { listId, res } = await importInto('json-odd', JSON.stringify(rows), '', 'application/json');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ rowsRead: 5, imported: 1, invalidCount: 4 });
+    expect(res.body.invalid).toEqual([
+      { row: 1, reason: '"name" is an object; give text or a number' },
+      { row: 3, reason: 'not an object but a string' },
+      { row: 4, reason: '"phone" is a list; give text or a number' },
+      { row: 5, reason: 'not an object but null' },
+    ]);
+    expect((await contactsOf(listId)).map((c) => [c.number, c.name])).toEqual([['+12125550142', 'Bo']]);
+  });
+
   it('makes the report pollable at /v1/imports/:jobId', async () => {
     const { res } = await importInto('poll', fixture('junk-phone.csv'), '?jobId=job-poll-1');
     expect(res.body.jobId).toBe('job-poll-1');
