@@ -92,6 +92,11 @@ function read(text: string, country: CountryCode | undefined): Reading | { reaso
   const parsed = parsePhoneNumberFromString(text, country ? { defaultCountry: country } : {});
   if (!parsed) return { reason: country ? 'not a phone number' : 'national-format number with no country to interpret it' };
   if (!parsed.isPossible()) return { reason: `impossible number for ${parsed.country ?? `+${parsed.countryCallingCode}`}` };
+  // libphonenumber's "possible" is only a length check; in North America an area code or exchange
+  // starting with 0 or 1 is not unassigned but cannot exist (0207946010 read as US, say).
+  if (parsed.countryCallingCode === '1' && /^(?:[01]|\d{3}[01])/.test(parsed.nationalNumber)) {
+    return { reason: `impossible number for ${parsed.country ?? '+1'}: area code and exchange cannot start with 0 or 1` };
+  }
   return { e164: parsed.number, country: parsed.country, valid: parsed.isValid(), extension: parsed.ext };
 }
 

@@ -24,6 +24,12 @@ describe('normaliseNumber', () => {
     expect(normaliseNumber('n/a', { defaultCountry: 'US' })).toEqual({ ok: false, reason: 'phone number contains letters' });
     expect(normaliseNumber('', {})).toEqual({ ok: false, reason: 'empty phone number' });
     expect(normaliseNumber('020 7946 0123', { country: 'Narnia' })).toEqual({ ok: false, reason: 'unknown country "Narnia"' });
+    // North America: area codes and exchanges never start with 0 or 1 (fresh-user finding: these were accepted flagged).
+    const nanp = 'impossible number for US: area code and exchange cannot start with 0 or 1';
+    expect(normaliseNumber('0207946010', { defaultCountry: 'US' })).toEqual({ ok: false, reason: `${nanp} (no country given; read as US)` });
+    expect(normaliseNumber('111 555 0100', { country: 'US' })).toEqual({ ok: false, reason: nanp });
+    expect(normaliseNumber('+1 212 155 0100')).toEqual({ ok: false, reason: nanp.replace('US', '+1') });
+    expect(normaliseNumber('+1 212 555 0100')).toMatchObject({ ok: true, e164: '+12125550100' });
   });
 
   it('maps country names and strips the plus for the Voice API', () => {
