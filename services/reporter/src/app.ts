@@ -8,6 +8,7 @@ import {
   ControlAction,
   decodeJson,
   DialJob,
+  FINAL_STATES,
   Id,
   parseWith,
   STREAMS,
@@ -25,6 +26,7 @@ import { dashboardHtml } from './dashboard.js';
 import { LiveUpdates } from './live.js';
 import { openApiDocument } from './openapi.js';
 import { InvalidCursorError, Reports } from './queries.js';
+import { PENDING_STATES } from './records.js';
 
 /** Everything the reporter needs, passed in (no I/O happens until `start`). */
 export interface ReporterDeps {
@@ -61,7 +63,14 @@ const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(20),
 });
 // State filters are comma lists of state names; anything else (e.g. `{"$ne":null}`) is a 400, not an empty page.
-const StateList = z.string().max(300).regex(/^[a-z_]+(,[a-z_]+)*$/, 'must be a comma list of states such as busy,no_answer');
+const STATE_NAMES = new Set<string>([...FINAL_STATES, ...PENDING_STATES, 'final', 'pending']);
+const StateList = z
+  .string()
+  .max(300)
+  .regex(/^[a-z_]+(,[a-z_]+)*$/, 'must be a comma list of states such as busy,no_answer')
+  .refine((list) => list.split(',').every((s) => STATE_NAMES.has(s)), {
+    message: `must name known states: ${[...STATE_NAMES].join(', ')}`,
+  });
 const ContactsQuery = z.object({
   state: StateList.optional(),
   notState: StateList.optional(),

@@ -293,6 +293,10 @@ describe.each(STORES)('on the $name store', (store) => {
     it('filters contacts (everyone not acknowledged) and finds attempts by number', async () => {
       const r = await h.get<{ items: { id: string }[] }>('/v1/broadcasts/rec-shuffled/contacts?notState=acknowledged');
       expect(r.body.items.map((c) => c.id)).toEqual(['c2', 'c3', 'c4', 'c5', 'c6', 'c7']);
+      // A misspelt state is a 400 naming the known ones, not an empty page (fresh-user finding).
+      const typo = await h.get<{ error: { message: string } }>('/v1/broadcasts/rec-shuffled/contacts?state=acknowleged');
+      expect(typo.status).toBe(400);
+      expect(typo.body.error.message).toContain('must name known states');
       const paged = await h.get<{ items: { id: string }[]; nextCursor: string }>('/v1/broadcasts/rec-shuffled/contacts?limit=3');
       expect(paged.body.items.map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
       const next = await h.get<{ items: { id: string }[] }>(`/v1/broadcasts/rec-shuffled/contacts?limit=3&cursor=${paged.body.nextCursor}`);
