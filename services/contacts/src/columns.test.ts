@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectDelimiter, mapColumns } from './columns.js';
+import { detectDelimiter, mapColumns, phoneOf } from './columns.js';
 
 describe('detectDelimiter', () => {
   it('picks the separator seen most outside quotes', () => {
@@ -22,5 +22,17 @@ describe('mapColumns', () => {
     expect(mapColumns(['Home', 'Mobile'], { phone: 'home' }).fields.phone).toBe(0);
     expect(mapColumns(['Home', 'Mobile'], { phone: 'home' }).vars).toEqual([{ index: 1, key: 'Mobile' }]);
     expect(() => mapColumns(['name', 'email'], {})).toThrow('no phone column');
+  });
+
+  it('reads another phone column when the chosen one is empty in a row, unless the column was named', () => {
+    const map = mapColumns(['First', 'Last', 'Work Phone', 'Cell', 'Home Tel'], {});
+    expect(map.fields.phone).toBe(3);
+    expect(map.phoneAlternates).toEqual([2]);
+    expect(phoneOf(['A', 'B', '+1 212 555 0101', '+1 212 555 0102'], map)).toBe('+1 212 555 0102');
+    expect(phoneOf(['A', 'B', '+1 212 555 0101', '  '], map)).toBe('+1 212 555 0101');
+    expect(phoneOf(['A', 'B', '', ''], map)).toBeUndefined();
+    const named = mapColumns(['Work Phone', 'Cell'], { phone: 'Cell' });
+    expect(named.phoneAlternates).toEqual([]);
+    expect(phoneOf(['+1 212 555 0101', ''], named)).toBeUndefined();
   });
 });

@@ -8,6 +8,23 @@ export type ImportField = (typeof IMPORT_FIELDS)[number];
 export interface ColumnMap {
   fields: Partial<Record<ImportField, number>>;
   vars: { index: number; key: string }[];
+  /**
+   * Other phone-like columns, in order, read when a row's phone column is empty (`Cell` chosen, the
+   * row only has a `Work Phone`): an empty cell must not leave out someone who can be reached.
+   * None when the phone column was named explicitly.
+   */
+  phoneAlternates: number[];
+}
+
+const PHONE_LIKE = /phone|mobile|cell/;
+
+/** A row's number: its phone column, else the first filled alternate; undefined when all are empty. */
+export function phoneOf(values: readonly (string | undefined)[], columns: ColumnMap): string | undefined {
+  for (const index of [columns.fields.phone, ...columns.phoneAlternates]) {
+    const value = index === undefined ? undefined : values[index]?.trim();
+    if (value !== undefined && value !== '') return value;
+  }
+  return undefined;
 }
 
 const norm = (header: string): string => header.replace(/^\uFEFF/, '').trim().toLowerCase().replace(/[^a-z0-9]/g, '');
@@ -54,7 +71,7 @@ export function mapColumns(headers: string[], explicit: Partial<Record<ImportFie
     }
   }
   if (fields.phone === undefined) {
-    const index = normalised.findIndex((h, i) => !used.has(i) && /phone|mobile|cell/.test(h));
+    const index = normalised.findIndex((h, i) => !used.has(i) && PHONE_LIKE.test(h));
     if (index >= 0) {
       fields.phone = index;
       used.add(index);
@@ -68,7 +85,9 @@ export function mapColumns(headers: string[], explicit: Partial<Record<ImportFie
   const vars = headers
     .map((header, index) => ({ index, key: header.replace(/^\uFEFF/, '').trim().slice(0, 64) }))
     .filter((c) => !used.has(c.index) && c.key !== '');
-  return { fields, vars };
+  const phoneAlternates =
+    explicit.phone === undefined ? normalised.flatMap((h, i) => (!used.has(i) && (KNOWN.phone.includes(h) || PHONE_LIKE.test(h)) ? [i] : [])) : [];
+  return { fields, vars, phoneAlternates };
 }
 
 /** The delimiter of a header line among `,`, `;` and tab (the one seen most outside quotes); `,` when none. */

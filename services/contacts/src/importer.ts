@@ -1,7 +1,7 @@
 import { isTimeZone, type ImportReport } from '@clarion/contracts';
 import { normaliseNumbers, type NormalisedNumber, type NumberToNormalise } from '@clarion/phone';
 import type { BulkOperation } from '@clarion/store';
-import type { ColumnMap } from './columns.js';
+import { phoneOf, type ColumnMap } from './columns.js';
 import { newId } from './ids.js';
 import { isDuplicateKey, type ContactData, type ContactDoc, type ImportDoc, type Repos } from './repo.js';
 
@@ -144,7 +144,7 @@ export class Importer {
   private numberOf(values: (string | undefined)[], columns: ColumnMap): NumberToNormalise {
     const { fields } = columns;
     return {
-      input: field(values, fields.phone) ?? '',
+      input: phoneOf(values, columns) ?? '',
       country: field(values, fields.country),
       defaultCountry: this.options.defaultCountry,
       timezone: field(values, fields.timezone),

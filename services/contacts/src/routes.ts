@@ -6,7 +6,7 @@ import { CsvError } from 'csv-parse';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { IMPORT_FIELDS, mapColumns, parseDelimiter, type ColumnMap, type ImportField } from './columns.js';
+import { IMPORT_FIELDS, mapColumns, parseDelimiter, phoneOf, type ColumnMap, type ImportField } from './columns.js';
 import { csvRecords } from './csv-source.js';
 import { newId } from './ids.js';
 import { Importer, reportOf, type ImportMode, type Normalise } from './importer.js';
@@ -364,7 +364,7 @@ export function createRouter(deps: RouteDeps): Router {
       }
       result.rowsRead++;
       const cell = (i: number | undefined) => (i === undefined ? undefined : record[i]);
-      const number = normaliseNumber(cell(columns.fields.phone) ?? '', {
+      const number = normaliseNumber(phoneOf(record, columns) ?? '', {
         country: cell(columns.fields.country),
         defaultCountry: query.defaultCountry ?? deps.defaultCountry,
       });

@@ -212,6 +212,14 @@ describe.each([{ threads: 0 }, { threads: 1 }])('CSV import (import threads: $th
     ]);
   });
 
+  it('takes the number of a row from another phone column when the chosen one is empty (fresh-user finding)', async () => {
+    const csv = 'First,Last,Work Phone,Cell\r\nAnn,Ash,+1 212 555 0145,+1 212 555 0146\r\nBo,Birch,+1 212 555 0147,\r\nCy,Cedar,,\r\n';
+    const { listId, res } = await importInto('alt-phone', csv);
+    expect(res.body).toMatchObject({ rowsRead: 3, imported: 2, invalidCount: 1 });
+    expect(res.body.invalid).toEqual([{ row: 4, reason: 'empty phone number' }]);
+    expect((await contactsOf(listId)).map((c) => c.number).sort()).toEqual(['+12125550146', '+12125550147']);
+  });
+
   it('reports a JSON element that is not a flat object as an invalid row, numbered from 1 (fresh-user finding)', async () => {
     const rows = [{ name: { first: 'Ann' }, phone: '+1 212 555 0141' }, { name: 'Bo', phone: '+1 212 555 0142' }, '+1 212 555 0143', { name: 'Cy', phone: ['+1 212 555 0144'] }, null];
     const { listId, res } = await importInto('json-odd', JSON.stringify(rows), '', 'application/json');
