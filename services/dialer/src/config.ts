@@ -56,7 +56,7 @@ export const DialerEnv = z.object({
   STATUS_RECHECK_MS: z.coerce.number().int().min(500).default(60_000),
   /** Status checks before an overdue attempt ends `unknown`. */
   STATUS_CHECK_LIMIT: z.coerce.number().int().min(1).max(100).default(5),
-  /** Creates of one attempt that may stay ambiguous before it ends `unknown` rather than re-placed. */
+  /** Creates of one attempt that may stay ambiguous before it ends `failed` (retry policy applies) rather than re-placed. */
   AMBIGUOUS_PLACE_LIMIT: z.coerce.number().int().min(1).max(20).default(3),
 });
 export type DialerEnv = z.infer<typeof DialerEnv>;

@@ -83,7 +83,7 @@ export interface DialerSettings {
   statusRecheckMs?: number;
   /** Status checks of one attempt before it is finalised `unknown` (default 5). */
   statusCheckLimit?: number;
-  /** Creates of one attempt that stayed ambiguous before it ends `unknown` instead of being re-placed (default 3). */
+  /** Creates of one attempt that stayed ambiguous before it ends `failed` (retry policy applies) instead of being re-placed (default 3). */
   ambiguousPlaceLimit?: number;
   /** After a cancel, wait this long (every replica has seen it and stopped claiming) before sweeping parked jobs (default 3 s). */
   cancelSweepGraceMs?: number;
@@ -838,11 +838,14 @@ export function createDialer(deps: DialerDeps): Dialer {
       if (entry.state === 'released' || (entry.state === 'ambiguous' && now - (entry.ambiguousSince ?? 0) >= settings.ambiguityTimeoutMs)) {
         const wasAmbiguous = entry.state === 'ambiguous';
         if (wasAmbiguous && entry.tries >= placeLimit) {
-          // Re-placing again and again could call the person many times: the attempt ends `unknown`.
-          const reason = `create stayed ambiguous ${entry.tries} times with no call event`;
-          const ended = await ledger.replace(key, { ...entry, state: 'final', outcome: 'unknown', finalAt: now, reason }, existing.revision);
+          // Re-placing again and again could call the person many times, so the attempt ends here. No
+          // event came after any of its creates (the same evidence that allowed each re-place): it ends
+          // `failed`, which the retry policy may retry later, rather than `unknown`, never retried, which
+          // would skip everyone in flight through a provider outage of a few minutes.
+          const reason = `create stayed ambiguous ${entry.tries} times with no call event: taken as not placed`;
+          const ended = await ledger.replace(key, { ...entry, state: 'final', outcome: 'failed', finalAt: now, reason }, existing.revision);
           if (!ended) continue;
-          logger.warn({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, reason }, 'ambiguous attempt finalised as unknown');
+          logger.warn({ broadcastId: job.broadcastId, contactId: job.contactId, attempt: job.attempt, reason }, 'ambiguous attempt finalised as failed');
           await followUp(key, ended.value);
           return { kind: 'done', final: true };
         }

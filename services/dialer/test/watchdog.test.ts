@@ -115,14 +115,29 @@ describe('attempt watchdog', () => {
     expect(world.api.callsFor(bid)).toHaveLength(1);
   });
 
-  it('an attempt whose creates stay ambiguous ends unknown after the place limit instead of hanging', async () => {
+  it('an attempt whose creates stay ambiguous ends failed after the place limit instead of hanging', async () => {
     await world.dialer({ ...fast, ambiguityTimeoutMs: 800, ambiguousPlaceLimit: 2 }, 300);
     const bid = newId('wd-ambig');
     await world.broadcast(bid, once);
     world.api.reply = () => 'hang';
     await world.jobs(bid, 1);
     const final = await waitFor(() => finalOf(bid, 'c0'), { message: 'contact final', timeoutMs: 30_000 });
-    expect(final).toMatchObject({ state: 'unknown', reason: expect.stringContaining('ambiguous 2 times') });
+    expect(final).toMatchObject({ state: 'failed', attempts: 1 });
+    const outcome = world.of('attempt', bid).find((e) => e.phase === 'outcome');
+    expect(outcome).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('ambiguous 2 times with no call event') });
     expect(world.api.callsFor(bid)).toHaveLength(2);
+  });
+
+  it('a provider failing creates for minutes does not skip people: the failed attempt is retried by policy (chaos finding)', async () => {
+    await world.dialer({ ...fast, ambiguityTimeoutMs: 600, ambiguousPlaceLimit: 2 }, 300);
+    const bid = newId('wd-outage');
+    await world.broadcast(bid, { retry: { maxAttempts: 2, delaySeconds: 0, on: ['failed'] } });
+    world.api.reply = () => 'hang';
+    await world.jobs(bid, 1);
+    await waitFor(() => world.of('attempt', bid).find((e) => e.phase === 'outcome'), { message: 'attempt 1 ended', timeoutMs: 30_000 });
+    world.api.reply = () => ({ status: 201 }); // the provider is back
+    const second = await waitFor(() => world.api.callsFor(bid).find((c) => c.a === 2), { message: 'attempt 2 placed', timeoutMs: 30_000 });
+    await world.callEvents(second, ['started', 'answered', 'completed']);
+    expect(await waitFor(() => finalOf(bid, 'c0'), { message: 'final', timeoutMs: 30_000 })).toMatchObject({ state: 'answered', attempts: 2 });
   });
 });

@@ -144,8 +144,13 @@ const ONLY = args[2]?.split(',');
 const MAX_ATTEMPTS = 2;
 /** The whole run stops by itself within this; an experiment starts only if its own deadline fits. */
 const RUN_DEADLINE_MS = 15 * 60_000;
-/** An experiment's deadline: four times the ideal duration plus two minutes for faults to heal. */
-const EXPERIMENT_DEADLINE_MS = (CONTACTS / RATE) * 4 * 1000 + 120_000;
+/**
+ * An experiment's deadline: four times the ideal duration, plus the longest an attempt may spend
+ * re-placing ambiguous creates (the dialer's AMBIGUOUS_PLACE_LIMIT × AMBIGUITY_TIMEOUT_MS, 3 × 60 s by
+ * default) before it ends failed and is retried, plus a minute.
+ */
+const HEAL_MS = 3 * 60_000 + 60_000;
+const EXPERIMENT_DEADLINE_MS = (CONTACTS / RATE) * 4 * 1000 + HEAL_MS;
 /** Starting and stopping a stack of 11 processes. */
 const STACK_OVERHEAD_MS = 20_000;
 const runStarted = Date.now();
