@@ -573,8 +573,9 @@ export function createDialer(deps: DialerDeps): Dialer {
       // A late event may have upgraded the previous attempt since this retry was scheduled (a keypress
       // after the watchdog settled it, say): a confirmed contact is never called again.
       const previous = (await ledger.get(ledger.key(job.broadcastId, job.contactId, job.attempt - 1)))?.value;
-      if (previous?.outcome && !isRetryable(request, previous.outcome)) {
-        await publishFinal(job, await bestPrevious(job), job.attempt - 1, `no retry: attempt ${job.attempt - 1} ended ${previous.outcome}`);
+      if (previous?.outcome && (!isRetryable(request, previous.outcome) || optedOut(request, previous))) {
+        const why = optedOut(request, previous) ? OPTED_OUT : `no retry: attempt ${job.attempt - 1} ended ${previous.outcome}`;
+        await publishFinal(job, await bestPrevious(job), job.attempt - 1, why);
         return { kind: 'ack' };
       }
     }
@@ -1044,7 +1045,7 @@ export function createDialer(deps: DialerDeps): Dialer {
     let retryAt: number | undefined;
     if (spec) {
       const request = spec.request;
-      const retryable = isRetryable(request, outcome);
+      const retryable = isRetryable(request, outcome) && !optedOut(request, entry);
       const candidate = finalAt + request.retry.delaySeconds * 1000;
       const expiresAt = request.expiresAt ? Date.parse(request.expiresAt) : undefined;
       const status = runtimes.get(job.broadcastId)?.control?.state.status ?? (await controlStatus(job.broadcastId));
@@ -1061,7 +1062,8 @@ export function createDialer(deps: DialerDeps): Dialer {
       await publishJson(js, dialRetrySubject(job.broadcastId), next, ledger.key(job.broadcastId, job.contactId, next.attempt));
     } else {
       const best = job.attempt > 1 ? betterOf(outcome, await bestPrevious(job)) : outcome;
-      await publishFinal(job, best, job.attempt, outcome === best ? entry.reason : undefined);
+      const reason = spec && optedOut(spec.request, entry) ? OPTED_OUT : outcome === best ? entry.reason : undefined;
+      await publishFinal(job, best, job.attempt, reason);
     }
     await ledger.modify(key, (e) => {
       if (e.followedUp) return undefined;
@@ -1344,6 +1346,14 @@ export function createDialer(deps: DialerDeps): Dialer {
 }
 
 /** Does this outcome call for another attempt under the broadcast's retry policy? */
+const OPTED_OUT = 'opted out by keypress: not called again';
+
+/** The person pressed the broadcast's opt-out key during this attempt: no retry may call them again. */
+function optedOut(request: BroadcastSpec['request'], entry: LedgerEntry): boolean {
+  const key = request.acknowledgement?.optOutKey;
+  return key !== undefined && entry.signals.some((signal) => signal.digits?.charAt(0) === key);
+}
+
 function isRetryable(request: BroadcastSpec['request'], outcome: AttemptOutcome): boolean {
   if (outcome === 'acknowledged') return false;
   return (request.retry.on as readonly string[]).includes(outcome) || (outcome === 'voicemail' && request.machine.countAs === 'retry');

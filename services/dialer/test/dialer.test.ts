@@ -229,6 +229,21 @@ describe('dialer', () => {
     expect(retry.a).toBe(2);
   });
 
+  it('a person who pressed the opt-out key is never called again, even when answered is retried (fresh-user finding)', async () => {
+    await world.dialer();
+    const bid = newId('optout');
+    await world.broadcast(bid, { acknowledgement: { key: '1', optOutKey: '9' }, retry: { maxAttempts: 2, delaySeconds: 0, on: ['answered', 'busy'] } });
+    await world.jobs(bid, 2);
+    const calls = await waitFor(() => (world.api.callsFor(bid).length === 2 ? world.api.callsFor(bid) : undefined), { message: 'both called' });
+    const [out, other] = [calls.find((c) => c.c === 'c0')!, calls.find((c) => c.c === 'c1')!];
+    await world.callEvents(out, ['started', 'answered', { status: 'input', digits: '9' }, 'completed']);
+    await world.callEvents(other, ['started', 'answered', 'completed']);
+    expect(await waitFor(() => finalOf(bid, 'c0'), { message: 'opted-out final' })).toMatchObject({ state: 'answered', attempts: 1, reason: 'opted out by keypress: not called again' });
+    // The other contact answered without a key: the policy retries it; the opted-out one gets no second call.
+    await waitFor(() => world.api.callsFor(bid).find((c) => c.c === 'c1' && c.a === 2), { message: 'c1 retried' });
+    expect(world.api.callsFor(bid).filter((c) => c.c === 'c0')).toHaveLength(1);
+  });
+
   it('a retry scheduled before a late keypress proved the attempt acknowledged is not placed', async () => {
     await world.dialer();
     const bid = newId('lateretry');
