@@ -182,6 +182,13 @@ describe.each([{ threads: 0 }, { threads: 1 }])('CSV import (import threads: $th
     const replace = await h.http('POST', `/v1/lists/${listId}/import?mode=replace`, 'name,phone\nA2,+1 212 555 0120\n', { 'content-type': 'text/csv' });
     expect([replace.body.imported, replace.body.updated, replace.body.unchanged, replace.body.removed]).toEqual([0, 0, 1, 2]);
     expect((await contactsOf(listId)).map((c) => c.number)).toEqual(['+12125550120']);
+    // A header-only or all-invalid file never empties the list (fresh-user finding: it removed everyone).
+    for (const body of ['name,phone\n', 'name,phone\nX,not a number\n']) {
+      const refused = await h.http('POST', `/v1/lists/${listId}/import?mode=replace`, body, { 'content-type': 'text/csv' });
+      expect(refused.status).toBe(200);
+      expect(refused.body).toMatchObject({ status: 'failed', removed: 0, error: expect.stringContaining('replace refused') });
+      expect((await contactsOf(listId)).map((c) => c.number)).toEqual(['+12125550120']);
+    }
   });
 
   it('follows an explicit column mapping and an explicit delimiter', async () => {
