@@ -70,6 +70,9 @@ export interface WebhookApp {
 // Query keys that are ours, not part of a GET event payload.
 const OWN_KEYS = new Set(['b', 'c', 'a', 'v', 'r']);
 
+/** Times the message may be asked for again (repeat key) in one call before it ends with a goodbye. */
+const MAX_PROMPT_ROUNDS = 3;
+
 /** Wait between publish retries while JetStream does not answer (ms). */
 const PUBLISH_RETRY_MS = 250;
 /** Longest an input webhook holds its reply while retrying a publish (ms). */
@@ -330,7 +333,11 @@ export function createWebhookApp(deps: WebhookDeps): WebhookApp {
       case 'opt_out':
         return sayNcco(TEXTS.optedOut, language, style);
       case 'repeat':
-        return [...messageActions(spec, contact), ...promptActions(spec, contact, ids, settings.publicUrl, v, round)];
+        // Each repeat counts a round: a person (or a stuck key) asking again and again must not keep
+        // the call open for ever, so the last repeat ends with a goodbye instead of the prompt.
+        return round < MAX_PROMPT_ROUNDS
+          ? [...messageActions(spec, contact), ...promptActions(spec, contact, ids, settings.publicUrl, v, round + 1)]
+          : [...messageActions(spec, contact), ...sayNcco(TEXTS.goodbye, language, style)];
       default: {
         // A wrong key or silence gets the prompt once more, then a goodbye (no endless loop);
         // without a prompt (acknowledgement removed from the spec) goodbye, never an empty NCCO.

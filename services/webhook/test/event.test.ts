@@ -174,6 +174,17 @@ describe('input webhook', () => {
     expect(validateNcco(ncco)).toEqual([]);
     expect(ncco.map((a) => a.action)).toEqual(['talk', 'talk', 'input']);
     expect(ncco[0]?.text).toBe('Hello Ada, water is off in  until .');
+    expect(new URL((ncco[2] as { eventUrl?: string[] }).eventUrl?.[0] ?? '').searchParams.get('r')).toBe('1');
+  });
+
+  it('ends with a goodbye after the third repeat instead of prompting for ever (fresh-user finding)', async () => {
+    const third = (await (await input('2', 2, '2026-03-01T15:00:01.500Z')).json()) as { action: string; eventUrl?: string[] }[];
+    expect(third.map((a) => a.action)).toEqual(['talk', 'talk', 'input']);
+    expect(new URL(third[2]?.eventUrl?.[0] ?? '').searchParams.get('r')).toBe('3');
+    const last = (await (await input('2', 3, '2026-03-01T15:00:01.600Z')).json()) as { action: string; text?: string }[];
+    expect(validateNcco(last)).toEqual([]);
+    expect(last.map((a) => a.action)).toEqual(['talk', 'talk']);
+    expect(last[1]?.text).toBe('Goodbye.');
   });
 
   it('says goodbye for the opt-out key', async () => {
@@ -190,6 +201,6 @@ describe('input webhook', () => {
     const second = (await (await input('5', 1, '2026-03-01T15:00:04.000Z')).json()) as { text?: string }[];
     expect(second).toEqual([{ action: 'talk', text: 'Goodbye.', language: 'en-GB', style: 0 }]);
     const meanings = (await h.messages(keypressSubject('ackb'))).map((k) => k.meaning);
-    expect(meanings).toEqual(['acknowledge', 'repeat', 'opt_out', 'none', 'other']);
+    expect(meanings).toEqual(['acknowledge', 'repeat', 'repeat', 'repeat', 'opt_out', 'none', 'other']);
   });
 });
