@@ -27,6 +27,7 @@ Contacts:
                               fields: phone name firstName lastName country language timezone externalId)
   suppressions add NUMBER...  never call these numbers  [--reason TEXT] [--country CC]
   suppressions list
+  suppressions remove NUMBER...  make these numbers callable again
 
 Broadcasts:
   send                        send a broadcast; flags override fields of --file

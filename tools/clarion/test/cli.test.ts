@@ -118,6 +118,15 @@ describe('the clarion CLI against a running stack', () => {
     const added = json<{ added: number }>(await clarion(['suppressions', 'add', suppressed, '--reason', 'asked', '--json'], env, dir));
     expect(added.added).toBe(1);
     expect((await clarion(['suppressions', 'list'], env, dir)).stdout).toContain(suppressed);
+    // Removal from the CLI too (fresh-user finding: only REST could): callable again, a second removal exits 4.
+    expect((await clarion(['suppressions', 'add', '+1 415 555 0199'], env, dir)).code).toBe(0);
+    const removed = await clarion(['suppressions', 'remove', '+14155550199'], env, dir);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain('Removed +14155550199');
+    expect((await clarion(['suppressions', 'list'], env, dir)).stdout).not.toContain('+14155550199');
+    const removedTwice = await clarion(['suppressions', 'remove', '+14155550199'], env, dir);
+    expect(removedTwice.code).toBe(4);
+    expect(removedTwice.stderr).toContain('+14155550199 is not suppressed');
 
     const requestFile = join(dir, 'broadcast.yaml');
     writeFileSync(

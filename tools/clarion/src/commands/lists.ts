@@ -176,7 +176,7 @@ interface Suppression {
   createdAt?: string;
 }
 
-/** `clarion suppressions add NUMBER… [--reason R] [--country CC]` and `clarion suppressions list`. */
+/** `clarion suppressions add NUMBER… [--reason R] [--country CC]`, `clarion suppressions list` and `clarion suppressions remove NUMBER…`. */
 export async function suppressionsCommand(args: string[], io: Io): Promise<ExitCode> {
   const [sub, ...rest] = args;
   const { values, positionals } = parse(rest, { reason: { type: 'string' }, country: { type: 'string' } });
@@ -210,5 +210,22 @@ export async function suppressionsCommand(args: string[], io: Io): Promise<ExitC
     else for (const s of all) io.out.write(`${s.number.padEnd(17)} ${(s.source ?? '').padEnd(8)} ${s.reason ?? ''}\n`);
     return EXIT.ok;
   }
-  throw new CliError(EXIT.usage, `unknown suppressions command "${sub}" (add, list)`);
+  if (sub === 'remove') {
+    if (positionals.length === 0) throw new CliError(EXIT.usage, 'usage: clarion suppressions remove <number> [more numbers]');
+    // Removing a do-not-call entry makes the number callable again: one by one, each reported.
+    let missing = 0;
+    for (const input of positionals) {
+      try {
+        await contacts.del(`/v1/suppressions/${encodeURIComponent(input)}`);
+        if (!values.json) io.out.write(`Removed ${input} from the do-not-call list\n`);
+      } catch (error) {
+        if (!(error instanceof CliError && error.exitCode === EXIT.notFound)) throw error;
+        missing += 1;
+        io.err.write(`clarion: ${input} is not suppressed\n`);
+      }
+    }
+    if (values.json) printJson(io, { removed: positionals.length - missing, notSuppressed: missing });
+    return missing > 0 ? EXIT.notFound : EXIT.ok;
+  }
+  throw new CliError(EXIT.usage, `unknown suppressions command "${sub}" (add, list, remove)`);
 }
