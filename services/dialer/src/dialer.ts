@@ -149,6 +149,9 @@ interface Runtime {
 }
 
 const PLACING_STATES = new Set<LedgerEntry['state']>(['claimed', 'ambiguous', 'released']);
+/** A broadcast pacer's grant counts as outstanding (holding its place in the rolling second) at most this long. */
+const BROADCAST_OUTSTANDING_BOUND_MS = 60_000;
+
 /** The watchdog ends a still-ambiguous attempt `unknown` no sooner than this after its ambiguity timeout. */
 const AMBIGUOUS_NET_MIN_MS = 5 * 60_000;
 
@@ -295,8 +298,13 @@ export function createDialer(deps: DialerDeps): Dialer {
         kv: buckets.pacer,
         key: `broadcast.${spec.id}`,
         ratePerSecond: cps,
-        // Only the account limit is enforced by the provider; the broadcast's own rate is plain spacing.
-        rollingWindowGuard: false,
+        // The rolling-window guard on actual sends, as for the account: with GCRA spacing alone, grants
+        // taken while the account pacer was busy (a critical broadcast) left together at the account's
+        // rate, above the broadcast's (fresh-user finding: 3 calls/s for a broadcast asking 2).
+        // A grant stays outstanding until its create is answered, also while it waits behind the account
+        // pacer: every path answers it; the bound only frees the rate of a replica that died holding one.
+        outstandingBoundMs: BROADCAST_OUTSTANDING_BOUND_MS,
+        ...(settings.pacerWindowMarginMs === undefined ? {} : { windowMarginMs: settings.pacerWindowMarginMs }),
         ...(settings.pacerSafetyFactor === undefined ? {} : { safetyFactor: settings.pacerSafetyFactor }),
       });
     }
@@ -624,37 +632,44 @@ export function createDialer(deps: DialerDeps): Dialer {
     if (claim.kind === 'wait') return { disposition: { kind: 'nak', delayMs: claim.delayMs }, releaseSlot: false };
 
     let grant: number;
+    let broadcastGrant: number | undefined;
+    /** Tell both pacers the create was answered (or will never be sent): it no longer counts as outstanding. */
+    const answered = (): void => {
+      accountPacer.answered(grant);
+      if (broadcastGrant !== undefined) rt.pacer?.answered(broadcastGrant);
+    };
     const lease = renewWhileWaiting(key, claim);
     try {
       // Sign the token now (cheap when reused) so the request leaves right at its paced time.
       await voice.prepare().catch(() => undefined);
-      if (rt.pacer) await rt.pacer.acquire(leaveWhen);
+      if (rt.pacer) broadcastGrant = await rt.pacer.acquire(leaveWhen);
       grant = await accountPacer.acquire(leaveWhen, { priority: rt.spec.request.priority });
     } catch {
+      if (broadcastGrant !== undefined) rt.pacer?.answered(broadcastGrant); // never sent
       await releaseClaim(key, claim, 'stopped while waiting for the pacer');
       return { disposition: { kind: 'nak', delayMs: handBackMs }, releaseSlot: true };
     } finally {
       await lease.stop();
     }
     if (statusOf(rt) !== 'running') {
-      accountPacer.answered(grant); // never sent: it reaches the provider no later than now
+      answered(); // never sent: it reaches the provider no later than now
       await releaseClaim(key, claim, `broadcast ${statusOf(rt)} while waiting for the pacer`);
       return { disposition: { kind: 'nak', delayMs: statusOf(rt) === 'cancelled' ? 0 : handBackMs }, releaseSlot: true };
     }
     // The pacer wait can outlast the claim's grace: only the holder of this exact claim may send.
     const sending = await markSending(key, claim).catch((error: unknown) => {
-      accountPacer.answered(grant); // not sent; the claim stays unsent and is taken over after the grace
+      answered(); // not sent; the claim stays unsent and is taken over after the grace
       throw error;
     });
     if (!sending) {
-      accountPacer.answered(grant);
+      answered();
       return lostClaim(job, key);
     }
 
     const body = createBody(rt.spec, job);
     let call: CreatedCall;
     try {
-      call = await breaker.execute(() => voice.createCall(body)).finally(() => accountPacer.answered(grant));
+      call = await breaker.execute(() => voice.createCall(body)).finally(answered);
     } catch (error) {
       return failedCreate(job, key, claim, error);
     }

@@ -278,6 +278,22 @@ describe('dialer', () => {
     await waitFor(() => world.api.callsFor(normal).length + world.of('contact', normal).length === 12, { message: 'normal drained' });
   });
 
+  it('a broadcast never exceeds its own calls per second, even after waiting behind a critical one (fresh-user finding)', async () => {
+    const slow = newId('slow');
+    const critical = newId('urgent');
+    await world.broadcast(critical, { priority: 'critical' });
+    await world.broadcast(slow, { pacing: { callsPerSecond: 2 } });
+    await world.jobs(critical, 6);
+    await world.jobs(slow, 8);
+    await world.dialer({ accountCps: 3 });
+    await waitFor(() => world.api.callsFor(slow).length === 8, { timeoutMs: 30_000, message: 'slow broadcast dialled' });
+    // No three of its calls within one second, whatever the account pacer did meanwhile.
+    const at = world.api.callsFor(slow).map((c) => c.at).sort((a, b) => a - b);
+    const crowded = at.slice(2).map((t, i) => t - at[i]!).filter((gap) => gap < 1000);
+    expect(crowded).toEqual([]);
+    expect(world.api.callsFor(critical)).toHaveLength(6);
+  });
+
   it('terminates a poison job and keeps going', async () => {
     await world.dialer();
     const bid = newId('poison');
