@@ -78,6 +78,10 @@ describe('the clarion CLI against a running stack', () => {
     expect(none.stderr).toContain('CLARION_RUNTIME_FILE');
     const flagsOnly = await clarion(['report', '--reporter-url', stack.url('reporter'), '--token', 'not-the-token'], { CLARION_RUNTIME_FILE: join(dir, 'missing.json') }, dir);
     expect(flagsOnly.code).toBe(3);
+    // The reporter's URL given as the contacts service's: the error says which URL and what it expected.
+    const wrong = await clarion(['lists', 'list', '--contacts-url', stack.url('reporter')], runtimeEnv, dir);
+    expect(wrong.code).toBe(4);
+    expect(wrong.stderr).toContain(`no route for GET /v1/lists (HTTP 404) at contacts at ${stack.url('reporter')}: is that URL the contacts service?`);
   });
 
   it('creates a list, imports a file, suppresses a number, sends, watches to the end and exports', async () => {

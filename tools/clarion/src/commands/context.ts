@@ -127,7 +127,11 @@ export function toCliError(error: unknown, where: string): CliError {
   if (error instanceof CliError) return error;
   if (error instanceof ApiError) {
     if (error.status === 401 || error.status === 403) return new CliError(EXIT.unavailable, `${where} refused the API token: ${error.message}`);
-    if (error.status === 404) return new CliError(EXIT.notFound, error.message, error.body);
+    if (error.status === 404) {
+      // A route the service does not have: most likely the URL points at another Clarion service.
+      const message = error.message.startsWith('no route for') ? `${error.message} at ${where}: is that URL the ${where.split(' ')[0]} service?` : error.message;
+      return new CliError(EXIT.notFound, message, error.body);
+    }
     if (error.status >= 400 && error.status < 500) return new CliError(EXIT.usage, error.message, error.body);
     return new CliError(EXIT.failed, error.message, error.body);
   }
