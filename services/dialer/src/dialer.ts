@@ -316,10 +316,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       pendingControl.delete(spec.id);
       notify(rt);
       // Cancelled while no replica knew the broadcast (or all were down): sweep unless one already did.
-      if (pending.state.status === 'cancelled' && !stopping) {
-        const cancelled = rt;
-        void sweepCancelled(cancelled).catch((error: unknown) => logger.warn({ broadcastId: cancelled.id, err: error }, 'cancel sweep failed; parked jobs end when redelivered'));
-      }
+      if (pending.state.status === 'cancelled') startSweep(rt);
     }
     rt.sources.push(runSource(rt, 'jobs'), runSource(rt, 'retries'));
     // A replica (re)starting looks at once for attempts another replica placed and left open.
@@ -375,9 +372,7 @@ export function createDialer(deps: DialerDeps): Dialer {
         logger.info({ broadcastId: rt.id, status: parsed.data.status }, 'broadcast control changed');
       }
       notify(rt);
-      if (before !== 'cancelled' && parsed.data.status === 'cancelled' && !stopping) {
-        void sweepCancelled(rt).catch((error: unknown) => logger.warn({ broadcastId: rt.id, err: error }, 'cancel sweep failed; parked jobs end when redelivered'));
-      }
+      if (before !== 'cancelled' && parsed.data.status === 'cancelled') startSweep(rt);
     }
   }
 
@@ -559,12 +554,18 @@ export function createDialer(deps: DialerDeps): Dialer {
     logger.info({ broadcastId: rt.id, swept }, 'cancel: ended the attempts nobody had claimed');
   }
 
+  /** Start the cancel sweep in the background; a failed sweep leaves parked jobs to end when redelivered. */
+  function startSweep(rt: Runtime): void {
+    if (stopping) return;
+    void sweepCancelled(rt).catch((error: unknown) => logger.warn({ broadcastId: rt.id, err: error }, 'cancel sweep failed; parked jobs end when redelivered'));
+  }
+
   /** No replica claimed this attempt, and (for a retry) the previous attempt still wants one. */
   async function unclaimed(rt: Runtime, job: DialJob): Promise<boolean> {
     if (await ledger.get(ledger.key(job.broadcastId, job.contactId, job.attempt))) return false;
     if (job.attempt === 1) return true;
     const previous = (await ledger.get(ledger.key(job.broadcastId, job.contactId, job.attempt - 1)))?.value;
-    return previous?.outcome !== undefined && isRetryable(rt.spec.request, previous.outcome);
+    return previous !== undefined && wantsRetry(rt.spec.request, previous);
   }
 
   /** The job's disposition when it is not to be placed now (cancelled, paused, expired, not due, window closed). */
@@ -581,7 +582,7 @@ export function createDialer(deps: DialerDeps): Dialer {
       // A late event may have upgraded the previous attempt since this retry was scheduled (a keypress
       // after the watchdog settled it, say): a confirmed contact is never called again.
       const previous = (await ledger.get(ledger.key(job.broadcastId, job.contactId, job.attempt - 1)))?.value;
-      if (previous?.outcome && (!isRetryable(request, previous.outcome) || optedOut(request, previous))) {
+      if (previous?.outcome && !wantsRetry(request, previous)) {
         const why = optedOut(request, previous) ? OPTED_OUT : `no retry: attempt ${job.attempt - 1} ended ${previous.outcome}`;
         await publishFinal(job, await bestPrevious(job), job.attempt - 1, why);
         return { kind: 'ack' };
@@ -1060,7 +1061,7 @@ export function createDialer(deps: DialerDeps): Dialer {
     let retryAt: number | undefined;
     if (spec) {
       const request = spec.request;
-      const retryable = isRetryable(request, outcome) && !optedOut(request, entry);
+      const retryable = wantsRetry(request, entry, outcome);
       const candidate = finalAt + request.retry.delaySeconds * 1000;
       const expiresAt = request.expiresAt ? Date.parse(request.expiresAt) : undefined;
       const status = runtimes.get(job.broadcastId)?.control?.state.status ?? (await controlStatus(job.broadcastId));
@@ -1360,7 +1361,6 @@ export function createDialer(deps: DialerDeps): Dialer {
   };
 }
 
-/** Does this outcome call for another attempt under the broadcast's retry policy? */
 const OPTED_OUT = 'opted out by keypress: not called again';
 
 /** The person pressed the broadcast's opt-out key during this attempt: no retry may call them again. */
@@ -1369,6 +1369,12 @@ function optedOut(request: BroadcastSpec['request'], entry: LedgerEntry): boolea
   return key !== undefined && entry.signals.some((signal) => signal.digits?.charAt(0) === key);
 }
 
+/** Does this ended attempt call for another one: a retryable outcome, and the person did not opt out? */
+function wantsRetry(request: BroadcastSpec['request'], entry: LedgerEntry, outcome = entry.outcome): boolean {
+  return outcome !== undefined && isRetryable(request, outcome) && !optedOut(request, entry);
+}
+
+/** Does this outcome call for another attempt under the broadcast's retry policy? */
 function isRetryable(request: BroadcastSpec['request'], outcome: AttemptOutcome): boolean {
   if (outcome === 'acknowledged') return false;
   return (request.retry.on as readonly string[]).includes(outcome) || (outcome === 'voicemail' && request.machine.countAs === 'retry');
