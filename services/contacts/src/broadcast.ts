@@ -110,16 +110,15 @@ function checkRequest(request: BroadcastRequest, now: number): FieldError[] {
     problems.push({ path: 'expiresAt', message: `${request.expiresAt} is in the past: nobody would be called` });
   }
   // Inline numbers only and none of them callable: refuse rather than create a broadcast of nobody.
-  if (request.audience.listIds.length === 0 && problems.length === 0) {
-    const results = request.audience.numbers.map((item) => inlineNumber(item, defaultCountry));
-    if (results.every(({ result }) => !result.ok)) {
-      problems.push(
-        ...results.slice(0, INVALID_LISTED).map(({ input, result }, index) => ({
-          path: `audience.numbers.${index}`,
-          message: `${input}: ${result.ok ? '' : result.reason}`,
-        })),
-      );
-    }
+  // The enqueue normalises them all again: stop at the first callable one here.
+  const { numbers } = request.audience;
+  if (request.audience.listIds.length === 0 && problems.length === 0 && !numbers.some((item) => inlineNumber(item, defaultCountry).result.ok)) {
+    problems.push(
+      ...numbers.slice(0, INVALID_LISTED).map((item, index) => {
+        const { input, result } = inlineNumber(item, defaultCountry);
+        return { path: `audience.numbers.${index}`, message: `${input}: ${result.ok ? '' : result.reason}` };
+      }),
+    );
   }
   return problems;
 }
