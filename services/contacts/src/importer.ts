@@ -177,22 +177,20 @@ export class Importer {
   async finish(): Promise<ImportReport> {
     await this.takeAll(true);
     await this.flush();
-    if (this.options.mode === 'replace') {
-      if (this.doc.imported + this.doc.updated + this.doc.unchanged === 0) {
-        // An empty or all-invalid file (a bad export) would wipe the list people are called from.
-        this.doc.status = 'failed';
-        this.doc.error = 'replace refused: the file has no valid contact, so replacing would empty the list; nothing was removed';
-        this.doc.finishedAt = this.options.now().toISOString();
-        await this.save();
-        return reportOf(this.doc);
+    if (this.options.mode === 'replace' && this.doc.imported + this.doc.updated + this.doc.unchanged === 0) {
+      // An empty or all-invalid file (a bad export) would wipe the list people are called from.
+      this.doc.status = 'failed';
+      this.doc.error = 'replace refused: the file has no valid contact, so replacing would empty the list; nothing was removed';
+    } else {
+      if (this.options.mode === 'replace') {
+        const removed = await this.options.repos.contacts.deleteMany({
+          listId: this.options.listId,
+          importId: { $ne: this.options.jobId },
+        });
+        this.doc.removed = removed.deletedCount;
       }
-      const removed = await this.options.repos.contacts.deleteMany({
-        listId: this.options.listId,
-        importId: { $ne: this.options.jobId },
-      });
-      this.doc.removed = removed.deletedCount;
+      this.doc.status = 'completed';
     }
-    this.doc.status = 'completed';
     this.doc.finishedAt = this.options.now().toISOString();
     await this.save();
     return reportOf(this.doc);
